@@ -1,0 +1,113 @@
+/* backends/ref/cross_entropy.c - log_softmax + nll in one op, with class
+ * weights, ignore_index and label smoothing, for (C), (N, C) and
+ * (N, C, d1..dk) inputs, as PyTorch 1.13 computes it:
+ *   loss_i = (1-ls) * w[t_i] * -logp_i[t_i] + ls/C * -sum_c w_c logp_i[c]
+ * with ignored positions contributing 0.  `mean` divides the first term by
+ * the sum of w[t_i] over counted positions, and the second by the same sum
+ * with weights, by the number of positions (ignored ones included) without. */
+#include <math.h>
+
+#include "ref.h"
+
+typedef struct {
+  int64_t N, C, inner; /* positions = N * inner */
+  const int64_t *t;
+  int64_t ignore;
+  double ls;
+  int reduction;
+  bool weighted;
+} ce_dims;
+
+static ce_dims dims_of(const nnrt_call *call, const nnrt_tensor *x, const nnrt_tensor *t, const nnrt_tensor *w) {
+  const nnrt_cross_entropy_params *p = call->params;
+  ce_dims d = {1, x->shape[x->ndim == 1 ? 0 : 1], 1, t->data, p->ignore_index, p->label_smoothing, p->reduction, w != NULL};
+  if (x->ndim >= 2) {
+    d.N = x->shape[0];
+    for (int i = 2; i < x->ndim; i++) d.inner *= x->shape[i];
+  }
+  return d;
+}
+
+/* Per position: nll term, smoothing term, and the divisors of `mean`. */
+#define CE_FNS(T, SFX)                                                           \
+  static void lse_##SFX(const T *x, int64_t C, int64_t inner, double *mx, double *lse) { \
+    double m = -INFINITY, s = 0;                                                 \
+    for (int64_t c = 0; c < C; c++) m = fmax(m, x[c * inner]);                   \
+    if (isinf(m)) m = 0;                                                         \
+    for (int64_t c = 0; c < C; c++) s += exp(x[c * inner] - m);                  \
+    *mx = m;                                                                     \
+    *lse = m + log(s);                                                           \
+  }                                                                              \
+  static void fwd_##SFX(const T *X, const T *W, T *Y, ce_dims d) {               \
+    int64_t P = d.N * d.inner;                                                   \
+    double nll_sum = 0, sm_sum = 0, wsum = 0;                                    \
+    _Pragma("omp parallel for reduction(+ : nll_sum, sm_sum, wsum) schedule(static) if (P * d.C > REF_OMP_MIN)") \
+    for (int64_t pos = 0; pos < P; pos++) {                                      \
+      const T *x = X + (pos / d.inner) * d.C * d.inner + pos % d.inner;          \
+      int64_t t = d.t[pos];                                                      \
+      double nll = 0, sm = 0;                                                    \
+      if (t != d.ignore) {                                                       \
+        double mx, lse;                                                          \
+        lse_##SFX(x, d.C, d.inner, &mx, &lse);                                   \
+        double wt = W ? W[t] : 1.0;                                              \
+        nll = -wt * (x[t * d.inner] - lse);                                      \
+        if (d.ls > 0)                                                            \
+          for (int64_t c = 0; c < d.C; c++) sm -= (W ? W[c] : 1.0) * (x[c * d.inner] - lse); \
+        wsum += wt;                                                              \
+      }                                                                          \
+      if (d.reduction == 0) Y[pos] = (T)((1 - d.ls) * nll + d.ls / d.C * sm);    \
+      nll_sum += nll;                                                            \
+      sm_sum += sm;                                                              \
+    }                                                                            \
+    if (d.reduction == 2) Y[0] = (T)((1 - d.ls) * nll_sum + d.ls / d.C * sm_sum); \
+    if (d.reduction == 1)                                                        \
+      Y[0] = (T)((1 - d.ls) * nll_sum / wsum +                                   \
+                 (d.ls > 0 ? d.ls / d.C * sm_sum / (d.weighted ? wsum : (double)P) : 0)); \
+  }                                                                              \
+  static void bwd_##SFX(const T *GY, const T *X, const T *W, T *GX, ce_dims d) { \
+    int64_t P = d.N * d.inner;                                                   \
+    double wsum = 0, wall = 0;                                                   \
+    for (int64_t pos = 0; pos < P; pos++)                                        \
+      if (d.t[pos] != d.ignore) wsum += W ? W[d.t[pos]] : 1.0;                   \
+    for (int64_t c = 0; c < d.C; c++) wall += W ? W[c] : 1.0;                    \
+    _Pragma("omp parallel for schedule(static) if (P * d.C > REF_OMP_MIN)")      \
+    for (int64_t pos = 0; pos < P; pos++) {                                      \
+      int64_t base = (pos / d.inner) * d.C * d.inner + pos % d.inner;            \
+      const T *x = X + base;                                                     \
+      T *gx = GX + base;                                                         \
+      int64_t t = d.t[pos];                                                      \
+      if (t == d.ignore) {                                                       \
+        for (int64_t c = 0; c < d.C; c++) gx[c * d.inner] = 0;                   \
+        continue;                                                                \
+      }                                                                          \
+      double g = d.reduction == 0 ? GY[pos] : GY[0];                             \
+      double s_nll = d.reduction == 1 ? g / wsum : g;                            \
+      double s_sm = d.reduction == 1 ? g / (d.weighted ? wsum : (double)P) : g;  \
+      double wt = W ? W[t] : 1.0, mx, lse;                                       \
+      lse_##SFX(x, d.C, d.inner, &mx, &lse);                                     \
+      for (int64_t c = 0; c < d.C; c++) {                                        \
+        double p = exp(x[c * d.inner] - lse);                                    \
+        double v = (1 - d.ls) * s_nll * wt * (p - (c == t));                     \
+        if (d.ls > 0) v += d.ls / d.C * s_sm * (p * wall - (W ? W[c] : 1.0));    \
+        gx[c * d.inner] = (T)v;                                                  \
+      }                                                                          \
+    }                                                                            \
+  }
+CE_FNS(float, f32)
+CE_FNS(double, f64)
+
+nnrt_status ref_cross_entropy(nnrt_device *dev, const nnrt_call *call) {
+  (void)dev;
+  const nnrt_tensor *x = call->inputs[0];
+  REF_DISPATCH(call, fwd, x->data, REF_IN_OPT(call, 2, void), call->outputs[0]->data,
+               dims_of(call, x, call->inputs[1], call->inputs[2]));
+  return NNRT_OK;
+}
+
+nnrt_status ref_cross_entropy_backward(nnrt_device *dev, const nnrt_call *call) {
+  (void)dev;
+  const nnrt_tensor *x = call->inputs[1];
+  REF_DISPATCH(call, bwd, call->inputs[0]->data, x->data, REF_IN_OPT(call, 3, void), call->outputs[0]->data,
+               dims_of(call, x, call->inputs[2], call->inputs[3]));
+  return NNRT_OK;
+}

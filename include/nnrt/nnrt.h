@@ -1,0 +1,291 @@
+/* nnrt.h - torch.nn for C: the user API.
+ *
+ * A program asks for a device (chosen by NNRT_BACKEND or by name), creates
+ * tensors on it, fills them from host memory, and runs ops.  Every op of
+ * nnrt/ops.def has a typed entry point nnrt_<op>(inputs..., outputs...,
+ * params) and can also be run generically by id with nnrt_op_run().
+ *
+ * Conventions
+ *  - Tensors are dense, contiguous, row-major, up to NNRT_MAX_DIMS dims.
+ *    float32 on every backend, float64 on the reference backend `ref`;
+ *    int64 for class indices and other index inputs.
+ *  - Every call returns an nnrt_status.  On failure nnrt_last_error() holds
+ *    a thread-local message naming the op and the offending value, and no
+ *    output has been written.
+ *  - Outputs are preallocated by the caller with the shapes the op's rule
+ *    gives (nnrt_op_infer() computes them).  Parameter gradients
+ *    (grad_weight, grad_bias: outputs flagged NNRT_ARG_UPDATE) ACCUMULATE
+ *    into their tensor, as torch's .grad does; every other output is
+ *    overwritten.
+ *  - A params pointer may be NULL: the defaults of ops.def apply.
+ *  - Distinct tensors may be used from distinct threads.
+ */
+#ifndef NNRT_H
+#define NNRT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define NNRT_API __attribute__((visibility("default")))
+#else
+#define NNRT_API
+#endif
+
+#define NNRT_VERSION_MAJOR 0
+#define NNRT_VERSION_MINOR 1
+#define NNRT_MAX_DIMS 8
+
+/* ---- status and errors ------------------------------------------------ */
+typedef enum nnrt_status {
+  NNRT_OK = 0,
+  NNRT_ERR_INVALID_ARGUMENT, /* you called it wrong: shape, dtype, param, NULL */
+  NNRT_ERR_UNIMPLEMENTED,    /* not available here: op, dtype or device */
+  NNRT_ERR_OUT_OF_MEMORY,
+  NNRT_ERR_RUNTIME,          /* the device or a library failed */
+  NNRT_ERR_NOT_FOUND,        /* no such backend, device, op or param name */
+} nnrt_status;
+
+NNRT_API const char *nnrt_status_str(nnrt_status s);
+/* The message of the last failed call on this thread ("" if none). */
+NNRT_API const char *nnrt_last_error(void);
+
+/* ---- dtypes ----------------------------------------------------------- */
+typedef enum nnrt_dtype { NNRT_F32 = 0, NNRT_F64 = 1, NNRT_I64 = 2 } nnrt_dtype;
+#define NNRT_DTYPE_COUNT 3
+NNRT_API size_t nnrt_dtype_size(nnrt_dtype t);
+NNRT_API const char *nnrt_dtype_name(nnrt_dtype t); /* "f32", "f64", "i64" */
+
+/* ---- ops, generated from ops.def --------------------------------------- */
+typedef enum nnrt_op {
+#define NNRT_OP(name, rule, params, inputs, outputs) NNRT_OP_##name,
+#include "nnrt/ops.def"
+#undef NNRT_OP
+  NNRT_OP_COUNT
+} nnrt_op;
+
+/* Flags of an op's tensor arguments. */
+#define NNRT_ARG_OPTIONAL 1u /* may be NULL */
+#define NNRT_ARG_INDEX 2u    /* int64 tensor */
+#define NNRT_ARG_UPDATE 4u   /* output that is read and written */
+
+/* The params struct of every op: nnrt_<op>_params. */
+#define PF(n, d) double n;
+#define PI(n, d) int64_t n;
+#define PB(n, d) bool n;
+#define PE(n, d, choices) int n;
+#define PIA(n, k) int64_t n[k];
+#define PFA(n, k) double n[k];
+#define NNRT_OP(name, rule, params, inputs, outputs)                             \
+  typedef struct nnrt_##name##_params {                                          \
+    char unused_; /* keeps structs of ops without params legal C */             \
+    NNRT_ID_ params                                                              \
+  } nnrt_##name##_params;
+#define NNRT_ID_(...) __VA_ARGS__
+#include "nnrt/ops.def"
+#undef NNRT_OP
+#undef PF
+#undef PI
+#undef PB
+#undef PE
+#undef PIA
+#undef PFA
+
+/* Machine-readable signatures. */
+typedef enum nnrt_param_type {
+  NNRT_PARAM_F64, NNRT_PARAM_I64, NNRT_PARAM_BOOL, NNRT_PARAM_ENUM,
+  NNRT_PARAM_I64_ARRAY, NNRT_PARAM_F64_ARRAY
+} nnrt_param_type;
+
+typedef struct nnrt_param_desc {
+  const char *name;
+  nnrt_param_type type;
+  size_t offset;       /* in the params struct */
+  double def;          /* default (arrays: every element) */
+  const char *choices; /* ENUM: "none|mean|sum"; else NULL */
+  int count;           /* arrays: element count; else 1 */
+} nnrt_param_desc;
+
+typedef struct nnrt_arg_desc {
+  const char *name;
+  unsigned flags; /* NNRT_ARG_* */
+} nnrt_arg_desc;
+
+typedef struct nnrt_op_signature {
+  const char *name;
+  const char *rule;
+  size_t params_size;
+  int n_params;
+  const nnrt_param_desc *params;
+  int n_inputs;
+  const nnrt_arg_desc *inputs;
+  int n_outputs;
+  const nnrt_arg_desc *outputs;
+} nnrt_op_signature;
+
+NNRT_API const char *nnrt_op_name(nnrt_op op);        /* NULL if out of range */
+NNRT_API nnrt_op nnrt_op_from_name(const char *name); /* NNRT_OP_COUNT if unknown */
+NNRT_API const nnrt_op_signature *nnrt_op_signature_of(nnrt_op op);
+/* Fills params (params_size bytes) with the op's defaults. */
+NNRT_API nnrt_status nnrt_params_init(nnrt_op op, void *params);
+/* Parses "name=value" into params: numbers, true/false, an enum choice,
+ * "none" (NaN) for floats, comma lists for arrays. */
+NNRT_API nnrt_status nnrt_params_set(nnrt_op op, void *params, const char *assignment);
+/* Writes the params as "name=value name=value" into buf. */
+NNRT_API void nnrt_params_format(nnrt_op op, const void *params, char *buf, size_t len);
+
+/* ---- devices ------------------------------------------------------------ */
+typedef struct nnrt_device nnrt_device;
+typedef struct nnrt_tensor nnrt_tensor;
+
+/* Loads backends on first use: the built-in `ref`, then plugins found in
+ * NNRT_PLUGIN_PATH (':'-separated), the directory of libnnrt and the
+ * installed plugin directory.  Called implicitly; explicit calls are cheap. */
+NNRT_API nnrt_status nnrt_init(void);
+
+/* The device NNRT_BACKEND picks: a ','-separated preference list of
+ * "backend" or "backend:N" names, or "auto" (default: the first
+ * accelerator found, else onednn, else ref).  A backend named explicitly
+ * that cannot be loaded is an error naming the reason. */
+NNRT_API nnrt_status nnrt_device_default(nnrt_device **out);
+/* A device by name: "ref", "onednn", "opencl:1", "cuda:0" ("x" = "x:0"). */
+NNRT_API nnrt_status nnrt_device_get(const char *name, nnrt_device **out);
+NNRT_API const char *nnrt_device_name(const nnrt_device *dev);    /* "opencl:0" */
+NNRT_API const char *nnrt_device_backend(const nnrt_device *dev); /* "opencl" */
+/* Free text: model, driver, memory; "" if the backend says nothing. */
+NNRT_API const char *nnrt_device_description(const nnrt_device *dev);
+/* Whether the device runs op with its own kernel (false: it falls back). */
+NNRT_API bool nnrt_device_has_op(const nnrt_device *dev, nnrt_op op);
+/* How many times op fell back to ref on this device since start. */
+NNRT_API uint64_t nnrt_device_fallback_count(const nnrt_device *dev, nnrt_op op);
+/* Waits until all work queued on the device has finished. */
+NNRT_API nnrt_status nnrt_device_sync(nnrt_device *dev);
+
+/* Backends, loaded and rejected, for tools such as nnrt-info. */
+typedef struct nnrt_backend_info {
+  const char *name;    /* "opencl", or the file name of a rejected plugin */
+  const char *path;    /* shared object; "(built in)" for ref */
+  const char *version; /* library or driver version text */
+  bool usable;         /* false: reason says why */
+  const char *reason;
+  int device_count;
+  bool host_memory;    /* tensors are host memory shared with ref */
+} nnrt_backend_info;
+NNRT_API size_t nnrt_backend_count(void);
+NNRT_API nnrt_status nnrt_backend_info_get(size_t i, nnrt_backend_info *out);
+
+/* ---- tensors -------------------------------------------------------------- */
+/* A new zero-filled tensor.  shape may hold zeros (empty tensors). */
+NNRT_API nnrt_status nnrt_tensor_new(nnrt_device *dev, nnrt_dtype dtype, int ndim,
+                                     const int64_t *shape, nnrt_tensor **out);
+NNRT_API void nnrt_tensor_free(nnrt_tensor *t); /* NULL is fine */
+/* Host <-> device.  bytes must equal numel * dtype size. */
+NNRT_API nnrt_status nnrt_tensor_write(nnrt_tensor *t, const void *src, size_t bytes);
+NNRT_API nnrt_status nnrt_tensor_read(const nnrt_tensor *t, void *dst, size_t bytes);
+/* Copies between tensors of equal shape and dtype on any two devices. */
+NNRT_API nnrt_status nnrt_tensor_copy(nnrt_tensor *dst, const nnrt_tensor *src);
+/* Sets every element to value (converted to the dtype). */
+NNRT_API nnrt_status nnrt_tensor_fill(nnrt_tensor *t, double value);
+/* New shape with the same element count; data unchanged. */
+NNRT_API nnrt_status nnrt_tensor_reshape(nnrt_tensor *t, int ndim, const int64_t *shape);
+NNRT_API int nnrt_tensor_ndim(const nnrt_tensor *t);
+NNRT_API const int64_t *nnrt_tensor_shape(const nnrt_tensor *t);
+NNRT_API int64_t nnrt_tensor_numel(const nnrt_tensor *t);
+NNRT_API nnrt_dtype nnrt_tensor_dtype(const nnrt_tensor *t);
+NNRT_API nnrt_device *nnrt_tensor_device(const nnrt_tensor *t);
+/* Host pointer to the elements on host-memory devices (ref, onednn), else NULL. */
+NNRT_API void *nnrt_tensor_data(nnrt_tensor *t);
+
+/* ---- running ops ------------------------------------------------------------ */
+/* Runs op on the device of its tensors (all on one device).  inputs and
+ * outputs are arrays in signature order; optional ones may be NULL. */
+NNRT_API nnrt_status nnrt_op_run(nnrt_op op, const void *params, nnrt_tensor *const *inputs,
+                                 nnrt_tensor *const *outputs);
+
+typedef struct nnrt_shape {
+  nnrt_dtype dtype;
+  int ndim;
+  int64_t dims[NNRT_MAX_DIMS];
+} nnrt_shape;
+/* Validates inputs and params and gives each output's dtype and shape
+ * (out_shapes has the op's n_outputs entries). */
+NNRT_API nnrt_status nnrt_op_infer(nnrt_op op, const void *params, nnrt_tensor *const *inputs,
+                                   nnrt_shape *out_shapes);
+
+/* Typed entry points: nnrt_<op>(inputs..., outputs..., params). */
+#define TI(n, f) nnrt_tensor *n,
+#define TO(n, f) nnrt_tensor *n,
+#define NNRT_OP(name, rule, params, inputs, outputs)                             \
+  NNRT_API nnrt_status nnrt_##name(NNRT_ID_ inputs NNRT_ID_ outputs              \
+                                       const nnrt_##name##_params *params_);
+#include "nnrt/ops.def"
+#undef NNRT_OP
+#undef TI
+#undef TO
+
+/* ---- modules --------------------------------------------------------------- */
+/* A module owns its parameters, their gradients and its buffers, and keeps
+ * the tensors of its last forward pass for backward.  forward returns an
+ * output owned by the module, valid until its next forward; backward
+ * returns a grad_input owned likewise and ACCUMULATES parameter gradients.
+ * Modules start in training mode. */
+typedef struct nnrt_module nnrt_module;
+
+/* An elementwise or softmax-family activation: op is the forward op
+ * (NNRT_OP_relu, NNRT_OP_softmax, ...), params its params or NULL. */
+NNRT_API nnrt_status nnrt_module_activation(nnrt_device *dev, nnrt_op op, const void *params,
+                                            nnrt_module **out);
+/* PReLU with num_parameters 1 or C, every weight set to init (0.25). */
+NNRT_API nnrt_status nnrt_module_prelu(nnrt_device *dev, int64_t num_parameters, double init,
+                                       nnrt_module **out);
+/* Linear(in, out, bias), initialised as torch does, U(-1/sqrt(in), 1/sqrt(in)),
+ * from a seeded generator so runs repeat. */
+NNRT_API nnrt_status nnrt_module_linear(nnrt_device *dev, int64_t in_features,
+                                        int64_t out_features, bool bias, uint64_t seed,
+                                        nnrt_module **out);
+/* An empty Sequential; nnrt_sequential_add appends and takes ownership. */
+NNRT_API nnrt_status nnrt_module_sequential(nnrt_device *dev, nnrt_module **out);
+NNRT_API nnrt_status nnrt_sequential_add(nnrt_module *seq, nnrt_module *child);
+NNRT_API void nnrt_module_free(nnrt_module *m);
+
+NNRT_API nnrt_status nnrt_module_forward(nnrt_module *m, nnrt_tensor *input, nnrt_tensor **output);
+NNRT_API nnrt_status nnrt_module_backward(nnrt_module *m, nnrt_tensor *grad_output,
+                                          nnrt_tensor **grad_input);
+NNRT_API void nnrt_module_train(nnrt_module *m, bool training);
+NNRT_API bool nnrt_module_is_training(const nnrt_module *m);
+NNRT_API const char *nnrt_module_kind(const nnrt_module *m); /* "Linear", "ReLU", ... */
+NNRT_API nnrt_status nnrt_module_zero_grad(nnrt_module *m);
+/* Parameters in registration order, children included ("0.weight"). */
+NNRT_API size_t nnrt_module_param_count(const nnrt_module *m);
+NNRT_API nnrt_status nnrt_module_param(const nnrt_module *m, size_t i, const char **name,
+                                       nnrt_tensor **param, nnrt_tensor **grad);
+
+/* A loss as a module: op is a loss op (NNRT_OP_cross_entropy, ...), weight
+ * its optional class weights (copied).  forward gives the loss; backward
+ * starts from d loss = 1 (or ones for reduction none). */
+NNRT_API nnrt_status nnrt_module_loss(nnrt_device *dev, nnrt_op op, const void *params,
+                                      nnrt_tensor *weight, nnrt_module **out);
+NNRT_API nnrt_status nnrt_loss_forward(nnrt_module *m, nnrt_tensor *input, nnrt_tensor *target,
+                                       nnrt_tensor **loss);
+NNRT_API nnrt_status nnrt_loss_backward(nnrt_module *m, nnrt_tensor **grad_input);
+
+/* ---- optimizers ------------------------------------------------------------- */
+/* torch.optim.SGD over every parameter of a module, momentum buffers kept
+ * by the optimizer (params: lr, momentum, dampening, weight_decay,
+ * nesterov; first_step is managed for you).  The module must outlive it. */
+typedef struct nnrt_optimizer nnrt_optimizer;
+NNRT_API nnrt_status nnrt_optimizer_sgd(nnrt_module *m, const nnrt_sgd_step_params *params,
+                                        nnrt_optimizer **out);
+/* One step over every parameter, from the gradients as they stand. */
+NNRT_API nnrt_status nnrt_optimizer_step(nnrt_optimizer *opt);
+NNRT_API void nnrt_optimizer_free(nnrt_optimizer *opt);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

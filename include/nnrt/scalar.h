@@ -1,0 +1,75 @@
+/* nnrt/scalar.h - the scalar formulas of every elementwise activation,
+ * forward and backward, written once.
+ *
+ * NNRT_UNARY_LIST(X) expands X(name, forward, backward) for each op whose
+ * rule in ops.def is `unary`.  The expressions use:
+ *   x        the input element            g  the grad_output element
+ *   a, b, c  the op's float params, in ops.def order (inplace excluded;
+ *            an enum param is its index, e.g. gelu approximate: 0 none, 1 tanh)
+ *   K(v)     a constant converted to the element type T
+ * and the type-generic math functions exp, log1p, tanh, erf, fabs, fmin,
+ * fmax.  In C include <tgmath.h> and typedef T before use; in CUDA the
+ * overloads of the math API serve; the OpenCL backend turns the same
+ * expressions into kernel source with the preprocessor's # operator.
+ * This header is installed so that a plugin computes exactly our numbers.
+ */
+#ifndef NNRT_SCALAR_H
+#define NNRT_SCALAR_H
+
+#define NNRT_SIGMOID_(v) (K(1) / (K(1) + exp(-(v))))
+#define NNRT_SELU_ALPHA_ 1.6732632423543772848170429916717
+#define NNRT_SELU_SCALE_ 1.0507009873554804934193349852946
+#define NNRT_SQRT1_2_ 0.70710678118654752440
+#define NNRT_GELU_K_ 0.79788456080286535588 /* sqrt(2/pi) */
+#define NNRT_INV_SQRT_2PI_ 0.39894228040143267794
+#define NNRT_GELU_TANH_IN_(v) (K(NNRT_GELU_K_) * ((v) + K(0.044715) * (v) * (v) * (v)))
+
+#define NNRT_UNARY_LIST(X)                                                       \
+  X(relu, (x > K(0) ? x : K(0)), (x > K(0) ? g : K(0)))                          \
+  X(relu6, (x <= K(0) ? K(0) : x >= K(6) ? K(6) : x),                            \
+    ((x <= K(0) || x >= K(6)) ? K(0) : g))                                       \
+  X(elu, (x > K(0) ? x : a * (exp(x) - K(1))), (x > K(0) ? g : g * a * exp(x)))  \
+  X(leaky_relu, (x > K(0) ? x : a * x), (x > K(0) ? g : g * a))                  \
+  X(threshold, (x > a ? x : b), (x > a ? g : K(0)))                              \
+  X(hardtanh, (x < a ? a : x > b ? b : x), ((x <= a || x >= b) ? K(0) : g))      \
+  X(sigmoid, NNRT_SIGMOID_(x),                                                   \
+    (g * NNRT_SIGMOID_(x) * (K(1) - NNRT_SIGMOID_(x))))                          \
+  X(tanh, tanh(x), (g * (K(1) - tanh(x) * tanh(x))))                             \
+  X(logsigmoid, (fmin(x, K(0)) - log1p(exp(-fabs(x)))), (g * NNRT_SIGMOID_(-x))) \
+  X(softplus, (a * x > b ? x : log1p(exp(a * x)) / a),                           \
+    (a * x > b ? g : g * NNRT_SIGMOID_(a * x)))                                  \
+  X(softshrink, (x > a ? x - a : x < -a ? x + a : K(0)),                         \
+    ((x >= -a && x <= a) ? K(0) : g))                                            \
+  X(softsign, (x / (K(1) + fabs(x))),                                            \
+    (g / ((K(1) + fabs(x)) * (K(1) + fabs(x)))))                                 \
+  X(tanhshrink, (x - tanh(x)), (g * tanh(x) * tanh(x)))                          \
+  X(gelu,                                                                        \
+    (a != K(0) ? K(0.5) * x * (K(1) + tanh(NNRT_GELU_TANH_IN_(x)))               \
+               : K(0.5) * x * (K(1) + erf(x * K(NNRT_SQRT1_2_)))),               \
+    (a != K(0)                                                                   \
+         ? g * (K(0.5) * (K(1) + tanh(NNRT_GELU_TANH_IN_(x))) +                  \
+                K(0.5) * x * (K(1) - tanh(NNRT_GELU_TANH_IN_(x)) *               \
+                                         tanh(NNRT_GELU_TANH_IN_(x))) *          \
+                    K(NNRT_GELU_K_) * (K(1) + K(3 * 0.044715) * x * x))          \
+         : g * (K(0.5) * (K(1) + erf(x * K(NNRT_SQRT1_2_))) +                    \
+                x * K(NNRT_INV_SQRT_2PI_) * exp(K(-0.5) * x * x))))              \
+  X(silu, (x * NNRT_SIGMOID_(x)),                                                \
+    (g * NNRT_SIGMOID_(x) * (K(1) + x * (K(1) - NNRT_SIGMOID_(x)))))             \
+  X(mish, (x * tanh(log1p(exp(x)))),                                             \
+    (g * (tanh(log1p(exp(x))) + x * NNRT_SIGMOID_(x) *                           \
+                                    (K(1) - tanh(log1p(exp(x))) *                \
+                                                tanh(log1p(exp(x)))))))          \
+  X(hardswish, (x <= K(-3) ? K(0) : x >= K(3) ? x : x * (x + K(3)) / K(6)),      \
+    (x < K(-3) ? K(0) : x <= K(3) ? g * (x / K(3) + K(0.5)) : g))                \
+  X(hardsigmoid, (x <= K(-3) ? K(0) : x >= K(3) ? K(1) : x / K(6) + K(0.5)),     \
+    ((x > K(-3) && x < K(3)) ? g / K(6) : K(0)))                                 \
+  X(selu,                                                                        \
+    (x > K(0) ? K(NNRT_SELU_SCALE_) * x                                          \
+              : K(NNRT_SELU_SCALE_ * NNRT_SELU_ALPHA_) * (exp(x) - K(1))),       \
+    (x > K(0) ? g * K(NNRT_SELU_SCALE_)                                          \
+              : g * K(NNRT_SELU_SCALE_ * NNRT_SELU_ALPHA_) * exp(x)))            \
+  X(celu, (x > K(0) ? x : a * (exp(x / a) - K(1))),                              \
+    (x > K(0) ? g : g * exp(x / a)))                                             \
+  X(hardshrink, ((x > a || x < -a) ? x : K(0)), ((x >= -a && x <= a) ? K(0) : g))
+
+#endif
