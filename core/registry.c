@@ -53,12 +53,12 @@ static void adopt(nnrt_backend *b, const nnrt_plugin *p) {
     return;
   }
   b->plugin_size = p->size < sizeof(nnrt_plugin) ? p->size : sizeof(nnrt_plugin);
+  if (!p->name || !*p->name) { reject(b, "plugin has no name"); return; }
+  snprintf(b->name, sizeof b->name, "%s", p->name);
   if (p->abi < NNRT_PLUGIN_ABI_MIN || p->abi > NNRT_PLUGIN_ABI) {
     reject(b, "plugin answered ABI %u, host speaks %u..%u", p->abi, NNRT_PLUGIN_ABI_MIN, NNRT_PLUGIN_ABI);
     return;
   }
-  if (!p->name || !*p->name) { reject(b, "plugin has no name"); return; }
-  snprintf(b->name, sizeof b->name, "%s", p->name);
   const char *missing = !p->probe ? "probe" : !p->alloc ? "alloc" : !p->free ? "free"
                       : !p->write ? "write" : !p->read ? "read" : !p->kernel ? "kernel" : NULL;
   if (missing) { reject(b, "required member '%s' is NULL", missing); return; }
