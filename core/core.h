@@ -69,7 +69,8 @@ nnrt_status nnrt_tensor_new_like(nnrt_device *dev, const nnrt_tensor *like, nnrt
 /* ---- validation rules (core/rules_*.c) ---- */
 /* A rule checks a call's inputs and params (the generic checks have run:
  * required tensors present, dtypes, one device) and fills the shape each
- * output must have.  It names the op and the offending values on error. */
+ * output must have.  call->outputs is NULL when nnrt_op_infer only asks
+ * for shapes: a rule that checks outputs must allow for that.  It names the op and the offending values on error. */
 typedef nnrt_status (*nnrt_rule_fn)(const nnrt_call *call, nnrt_shape *outs);
 #define NNRT_OP(name, rule, params, inputs, outputs)                             \
   nnrt_status nnrt_rule_##rule(const nnrt_call *call, nnrt_shape *outs);
