@@ -2,9 +2,9 @@
  * weights, ignore_index and label smoothing, for (C), (N, C) and
  * (N, C, d1..dk) inputs, as PyTorch 1.13 computes it:
  *   loss_i = (1-ls) * w[t_i] * -logp_i[t_i] + ls/C * -sum_c w_c logp_i[c]
- * with ignored positions contributing 0.  `mean` divides the first term by
- * the sum of w[t_i] over counted positions, and the second by the same sum
- * with weights, by the number of positions (ignored ones included) without. */
+ * with ignored positions contributing 0.  `mean` divides both terms by the
+ * sum of w[t_i] over the positions not ignored (their count without
+ * weights). */
 #include <math.h>
 
 #include "ref.h"
@@ -15,12 +15,11 @@ typedef struct {
   int64_t ignore;
   double ls;
   int reduction;
-  bool weighted;
 } ce_dims;
 
-static ce_dims dims_of(const nnrt_call *call, const nnrt_tensor *x, const nnrt_tensor *t, const nnrt_tensor *w) {
+static ce_dims dims_of(const nnrt_call *call, const nnrt_tensor *x, const nnrt_tensor *t) {
   const nnrt_cross_entropy_params *p = call->params;
-  ce_dims d = {1, x->shape[x->ndim == 1 ? 0 : 1], 1, t->data, p->ignore_index, p->label_smoothing, p->reduction, w != NULL};
+  ce_dims d = {1, x->shape[x->ndim == 1 ? 0 : 1], 1, t->data, p->ignore_index, p->label_smoothing, p->reduction};
   if (x->ndim >= 2) {
     d.N = x->shape[0];
     for (int i = 2; i < x->ndim; i++) d.inner *= x->shape[i];
@@ -62,7 +61,7 @@ static ce_dims dims_of(const nnrt_call *call, const nnrt_tensor *x, const nnrt_t
     if (d.reduction == 2) Y[0] = (T)((1 - d.ls) * nll_sum + d.ls / d.C * sm_sum); \
     if (d.reduction == 1)                                                        \
       Y[0] = (T)((1 - d.ls) * nll_sum / wsum +                                   \
-                 (d.ls > 0 ? d.ls / d.C * sm_sum / (d.weighted ? wsum : (double)P) : 0)); \
+                 (d.ls > 0 ? d.ls / d.C * sm_sum / wsum : 0)); \
   }                                                                              \
   static void bwd_##SFX(const T *GY, const T *X, const T *W, T *GX, ce_dims d) { \
     int64_t P = d.N * d.inner;                                                   \
@@ -81,14 +80,13 @@ static ce_dims dims_of(const nnrt_call *call, const nnrt_tensor *x, const nnrt_t
         continue;                                                                \
       }                                                                          \
       double g = d.reduction == 0 ? GY[pos] : GY[0];                             \
-      double s_nll = d.reduction == 1 ? g / wsum : g;                            \
-      double s_sm = d.reduction == 1 ? g / (d.weighted ? wsum : (double)P) : g;  \
+      double s = d.reduction == 1 ? g / wsum : g;                                \
       double wt = W ? W[t] : 1.0, mx, lse;                                       \
       lse_##SFX(x, d.C, d.inner, &mx, &lse);                                     \
       for (int64_t c = 0; c < d.C; c++) {                                        \
         double p = exp(x[c * d.inner] - lse);                                    \
-        double v = (1 - d.ls) * s_nll * wt * (p - (c == t));                     \
-        if (d.ls > 0) v += d.ls / d.C * s_sm * (p * wall - (W ? W[c] : 1.0));    \
+        double v = (1 - d.ls) * s * wt * (p - (c == t));                     \
+        if (d.ls > 0) v += d.ls / d.C * s * (p * wall - (W ? W[c] : 1.0));    \
         gx[c * d.inner] = (T)v;                                                  \
       }                                                                          \
     }                                                                            \
@@ -100,7 +98,7 @@ nnrt_status ref_cross_entropy(nnrt_device *dev, const nnrt_call *call) {
   (void)dev;
   const nnrt_tensor *x = call->inputs[0];
   REF_DISPATCH(call, fwd, x->data, REF_IN_OPT(call, 2, void), call->outputs[0]->data,
-               dims_of(call, x, call->inputs[1], call->inputs[2]));
+               dims_of(call, x, call->inputs[1]));
   return NNRT_OK;
 }
 
@@ -108,6 +106,6 @@ nnrt_status ref_cross_entropy_backward(nnrt_device *dev, const nnrt_call *call) 
   (void)dev;
   const nnrt_tensor *x = call->inputs[1];
   REF_DISPATCH(call, bwd, call->inputs[0]->data, x->data, REF_IN_OPT(call, 3, void), call->outputs[0]->data,
-               dims_of(call, x, call->inputs[2], call->inputs[3]));
+               dims_of(call, x, call->inputs[2]));
   return NNRT_OK;
 }

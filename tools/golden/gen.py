@@ -1,0 +1,731 @@
+#!/usr/bin/python3
+"""tools/golden/gen.py - golden fixtures from PyTorch 1.13 for every op of
+include/nnrt/ops.def, checked by tests/test_golden.c.
+
+Run (Debian's python3-torch; the python3 earlier on PATH may lack torch):
+
+    /usr/bin/python3 tools/golden/gen.py [--out tests/golden] [--check]
+
+It rewrites OUT/manifest.txt and OUT/*.npy (removing .npy files no case
+uses any more), and warns about ops of ops.def that have no case, and about
+cases where PyTorch's own float32 result misses the float32 tolerance
+test_golden.c applies (F32_TOL; such a case needs a tol= of its own).  The
+output is deterministic: a rerun gives the same bytes (--check regenerates
+into a temporary folder and fails if anything differs from OUT).
+
+Manifest format (one case per line; '#' starts a comment line):
+
+    CASE_ID OP [param=value ...] [in:NAME=FILE ...] [upd:NAME=FILE ...]
+            [out:NAME=FILE ...] [tol:f32=RTOL,ATOL] [tol:f64=RTOL,ATOL]
+            [skip:f32] [skip:f64]
+
+  CASE_ID   unique, [A-Za-z0-9_.+-], "<op>.<tag>" by convention.
+  OP        an op name of ops.def.
+  param     a param of the op, formatted for nnrt_params_set(): numbers,
+            true/false, enum choice names (reduction=mean), inf/-inf.
+            Params not listed keep their ops.def default.
+  in:NAME   an input of the op's signature; optional inputs not listed are
+            NULL.  Float arrays are stored in float64 (values chosen to be
+            exactly representable in float32, so a float32 run reads the
+            same inputs); index inputs are int64.
+  out:NAME  the expected value of an output; outputs not listed are passed
+            as NULL (they must be optional), except that with inplace=true
+            the expected `output` is read back from input 0.
+  upd:NAME  for an output flagged NNRT_ARG_UPDATE: the value the tensor
+            holds before the call (the momentum buffer, the accumulated
+            gradient); the matching out:NAME is its value after the call.
+            Gradients that accumulate start from zeros unless the case is
+            about accumulation.
+  tol:DT    overrides the test's tolerance for dtype f32 or f64:
+            |got - expected| <= ATOL + RTOL * |expected|.
+  skip:DT   the case is not run in that dtype.
+
+All files live next to the manifest.  Identical files are written once and
+shared by the cases of an op and its backward (zeros by every case).
+
+Adding cases for a new op family: write one function decorated with
+@family, calling the helpers of the Golden object it receives:
+
+    @family
+    def my_losses(g):
+        x = g.randn((4, 3))                  # float64, f32-representable
+        t = g.randn((4, 3))
+        for red in ('none', 'mean', 'sum'):
+            g.forward_backward('mse_loss', red, {'reduction': red},
+                               lambda p, input, target: F.mse_loss(input, target, reduction=p['reduction']),
+                               input=x, target=t)
+
+forward_backward() writes the forward case "<op>.<tag>" and, when ops.def
+has "<op>_backward", the backward case "<op>_backward.<tag>", taking the
+gradients from autograd and mapping names by convention: the backward's
+inputs `grad_output` (random), `output` (the forward's output) and any
+forward input of the same name; its outputs `grad_<x>` are the gradients
+of forward input x (UPDATE outputs start from zeros).  Anything that does
+not fit the convention (saved statistics, several steps of an optimizer)
+calls g.case() directly with explicit arrays.  Each family draws its random
+numbers from its own generator (seeded from the family's name), so adding
+cases to one family leaves the files of the others unchanged.
+"""
+
+import argparse
+import hashlib
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zlib
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ARG_OPTIONAL, ARG_INDEX, ARG_UPDATE = 1, 2, 4
+# test_golden.c's default float32 tolerance (rtol, atol), for _check_f32
+F32_TOL = (1e-5, 1e-6)
+ID_RE = re.compile(r'^[A-Za-z0-9_.+-]+$')
+
+
+# ---------------------------------------------------------------------------
+# ops.def, read through the C preprocessor so that helper macros such as
+# NNRT_UNARY_PAIR expand exactly as the C code sees them.
+
+class Sig:
+    def __init__(self, name, params, inputs, outputs):
+        self.name = name
+        self.params = params    # [(name, kind, default, choices)]
+        self.inputs = inputs    # [(name, flags)]
+        self.outputs = outputs  # [(name, flags)]
+
+    def param(self, n):
+        return next((p for p in self.params if p[0] == n), None)
+
+    def input_flags(self, n):
+        return next((f for a, f in self.inputs if a == n), None)
+
+    def output_flags(self, n):
+        return next((f for a, f in self.outputs if a == n), None)
+
+    def defaults(self):
+        d = {}
+        for n, kind, dflt, choices in self.params:
+            if kind == 'PE':
+                d[n] = choices[int(dflt)]
+            elif kind == 'PB':
+                d[n] = dflt not in ('0', 'false')
+            elif kind == 'PI':
+                d[n] = int(dflt)
+            elif kind == 'PF':
+                d[n] = float(dflt)
+        return d
+
+
+def _flags(text):
+    f = 0
+    for tok in re.split(r'[\s|()]+', text):
+        f |= {'NNRT_ARG_OPTIONAL': ARG_OPTIONAL, 'NNRT_ARG_INDEX': ARG_INDEX,
+              'NNRT_ARG_UPDATE': ARG_UPDATE}.get(tok, 0)
+    return f
+
+
+def read_ops_def(root):
+    src = ('#define NNRT_OP(name, rule, params, inputs, outputs) '
+           '@OP name ;; params ;; inputs ;; outputs @END\n#include "nnrt/ops.def"\n')
+    cc = os.environ.get('CC', 'cc')
+    out = subprocess.run([cc, '-E', '-P', '-x', 'c', '-I', os.path.join(root, 'include'), '-'],
+                         input=src, capture_output=True, text=True, check=True).stdout
+    ops = {}
+    for m in re.finditer(r'@OP\s+(\w+)\s*;;(.*?);;(.*?);;(.*?)@END', out, re.S):
+        name, ptxt, itxt, otxt = m.groups()
+        params = []
+        for pm in re.finditer(r'\b(PF|PI|PB|PE|PIA|PFA)\(\s*(\w+)\s*,\s*([^,)]*)\s*(?:,\s*"([^"]*)")?\)', ptxt):
+            kind, pn, dflt, ch = pm.groups()
+            params.append((pn, kind, dflt.strip(), ch.split('|') if ch else None))
+        args = lambda t, k: [(a, _flags(f)) for a, f in re.findall(k + r'\(\s*(\w+)\s*,([^()]*(?:\([^()]*\))?[^()]*)\)', t)]
+        ops[name] = Sig(name, params, args(itxt, 'TI'), args(otxt, 'TO'))
+    if not ops:
+        sys.exit('gen.py: no NNRT_OP found in include/nnrt/ops.def')
+    return ops
+
+
+# ---------------------------------------------------------------------------
+# the writer
+
+def fmt_value(v):
+    if isinstance(v, bool):
+        return 'true' if v else 'false'
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        v = float(v)
+        if v != v:
+            return 'none'
+        if v in (float('inf'), float('-inf')):
+            return 'inf' if v > 0 else '-inf'
+        return repr(v)
+    return str(v)
+
+
+def npy_bytes(a):
+    buf = io.BytesIO()
+    np.save(buf, a, allow_pickle=False)
+    return buf.getvalue()
+
+
+def to_numpy(v, index):
+    if isinstance(v, torch.Tensor):
+        v = v.detach().cpu().numpy()
+    a = np.array(v, order="C")  # (ascontiguousarray would turn 0-d into 1-d)
+    if index:
+        if a.dtype.kind not in 'iub':
+            raise TypeError('index array must be integer, got %s' % a.dtype)
+        return a.astype('<i8')
+    if a.dtype.kind not in 'fiub':
+        raise TypeError('unsupported array dtype %s' % a.dtype)
+    return a.astype('<f8')
+
+
+class Golden:
+    def __init__(self, ops, out_dir):
+        self.ops = ops
+        self.out = out_dir
+        self.lines = []
+        self.ids = set()
+        self.files = {}      # (op group, content digest) -> file name
+        self.written = set()
+        self.covered = set()
+        self.skipped_ops = set()
+        self.family = None
+        self.rng = None
+
+    # -- random inputs: float64 holding float32-exact values, so the float32
+    #    run reads exactly the inputs the expected values were computed from
+    def f32(self, a):
+        return np.asarray(a, dtype=np.float64).astype(np.float32).astype(np.float64)
+
+    def randn(self, shape, scale=1.0):
+        return self.f32(self.rng.standard_normal(shape) * scale)
+
+    def rand(self, shape, lo=0.0, hi=1.0):
+        return self.f32(self.rng.uniform(lo, hi, shape))
+
+    def randint(self, lo, hi, shape):
+        return self.rng.integers(lo, hi, shape, dtype=np.int64)
+
+    def avoid(self, x, points, margin=0.05):
+        """x with every element closer than margin to one of points pushed
+        to distance margin (kinks of piecewise functions)."""
+        x = np.array(x, dtype=np.float64)
+        for k in points:
+            d = x - k
+            near = np.abs(d) < margin
+            x[near] = k + np.where(d[near] >= 0, margin, -margin)
+        return self.f32(x)
+
+    # -- one case
+    def _file(self, name, arr):
+        data = npy_bytes(arr)
+        zeros = not arr.any() and not np.signbit(arr).any()
+        # identical files are shared between an op and its backward (so a
+        # name always tells where the data comes from); zeros everywhere
+        group = '' if zeros else re.sub(r'_backward$', '', name.split('.')[0])
+        key = (group, hashlib.sha256(data).hexdigest())
+        if key not in self.files:
+            fname = name + '.npy'
+            if zeros:
+                fname = 'zeros.%s.%s.npy' % (arr.dtype.str[1:], 'x'.join(map(str, arr.shape)) or 'scalar')
+            if fname in self.written:
+                raise ValueError('file name %s used twice' % fname)
+            with open(os.path.join(self.out, fname), 'wb') as f:
+                f.write(data)
+            self.files[key] = fname
+            self.written.add(fname)
+        return self.files[key]
+
+    def case(self, cid, op, params=None, inputs=None, outputs=None, updates=None, tol=None, skip=()):
+        """Writes one case.  params: {name: value}; inputs: {name: array or
+        None}; outputs: {name: expected array}; updates: {name: array the
+        UPDATE output holds before the call}; tol: {'f32': (rtol, atol)};
+        skip: dtypes not to run ('f32', 'f64')."""
+        params, inputs, outputs, updates = params or {}, inputs or {}, outputs or {}, updates or {}
+        if not ID_RE.match(cid):
+            raise ValueError('%s: case id may only use [A-Za-z0-9_.+-]' % cid)
+        if cid in self.ids:
+            raise ValueError('%s: duplicate case id' % cid)
+        sig = self.ops.get(op)
+        if sig is None:
+            if op not in self.skipped_ops:
+                print('gen.py: warning: op %s is not in ops.def; its cases are left out' % op, file=sys.stderr)
+            self.skipped_ops.add(op)
+            return
+        self.ids.add(cid)
+        self.covered.add(op)
+        toks = [cid, op]
+        for pn, kind, _, choices in sig.params:
+            if pn not in params:
+                continue
+            v = params[pn]
+            if kind == 'PE' and v not in choices:
+                raise ValueError('%s: %s=%r is not one of %s' % (cid, pn, v, choices))
+            toks.append('%s=%s' % (pn, fmt_value(v)))
+        for pn in params:
+            if not sig.param(pn):
+                raise ValueError('%s: op %s has no param %s' % (cid, op, pn))
+        for an, fl in sig.inputs:
+            v = inputs.get(an)
+            if v is None:
+                if not fl & ARG_OPTIONAL:
+                    raise ValueError('%s: required input %s missing' % (cid, an))
+                continue
+            toks.append('in:%s=%s' % (an, self._file('%s.%s' % (cid, an), to_numpy(v, fl & ARG_INDEX))))
+        for n in inputs:
+            if sig.input_flags(n) is None:
+                raise ValueError('%s: op %s has no input %s' % (cid, op, n))
+        for an, fl in sig.outputs:
+            if an in updates:
+                if not fl & ARG_UPDATE:
+                    raise ValueError('%s: output %s is not NNRT_ARG_UPDATE' % (cid, an))
+                if an not in outputs:
+                    raise ValueError('%s: upd:%s needs an out:%s' % (cid, an, an))
+                toks.append('upd:%s=%s' % (an, self._file('%s.%s.before' % (cid, an), to_numpy(updates[an], False))))
+        inplace = bool(params.get('inplace'))
+        for i, (an, fl) in enumerate(sig.outputs):
+            if an not in outputs:
+                if not fl & ARG_OPTIONAL and not (inplace and i == 0):
+                    raise ValueError('%s: required output %s has no expected value' % (cid, an))
+                continue
+            if fl & ARG_UPDATE and an not in updates:
+                raise ValueError('%s: UPDATE output %s needs upd:%s (zeros for a fresh gradient)' % (cid, an, an))
+            toks.append('out:%s=%s' % (an, self._file('%s.%s' % (cid, an), to_numpy(outputs[an], fl & ARG_INDEX))))
+        for n in list(outputs) + list(updates):
+            if sig.output_flags(n) is None:
+                raise ValueError('%s: op %s has no output %s' % (cid, op, n))
+        for dt, (rt, at) in sorted((tol or {}).items()):
+            toks.append('tol:%s=%s,%s' % (dt, fmt_value(float(rt)), fmt_value(float(at))))
+        for dt in sorted(skip):
+            toks.append('skip:%s' % dt)
+        self.lines.append(' '.join(toks))
+
+    # -- forward and backward from autograd
+    def forward_backward(self, op, tag, params, fn, grad_output=None, accumulate=False, omit=(),
+                         tol=None, tol_backward=None, skip=(), backward=True, **inputs):
+        """Forward case "<op>.<tag>" and backward case "<op>_backward.<tag>".
+
+        fn(p, **tensors) computes the forward in torch; p holds every param
+        of the op (defaults of ops.def filled in).  inputs are arrays (None
+        for an optional input left out).  grad_output: array for the
+        backward's grad_output (default: random of the output's shape).
+        accumulate: UPDATE gradients start from random values instead of
+        zeros.  omit: backward outputs passed as NULL.  tol applies to both
+        cases unless tol_backward is given."""
+        sig = self.ops.get(op)
+        if sig is None:
+            self.case('%s.%s' % (op, tag), op)  # warns once
+            return
+        full = sig.defaults()
+        full.update(params)
+        bsig = self.ops.get(op + '_backward') if backward else None
+        want_grad = {o[5:] for o, _ in (bsig.outputs if bsig else []) if o.startswith('grad_')}
+        fid, bid = '%s.%s' % (op, tag), '%s_backward.%s' % (op, tag)
+        tens = self._tensors(fid, sig, inputs, want_grad, torch.float64)
+        y = fn(full, **tens)
+        outs = y if isinstance(y, dict) else {sig.outputs[0][0]: y}
+        fwd_out = {k: v.detach() for k, v in outs.items()}
+        self.case(fid, op, params, inputs, fwd_out, tol=tol, skip=skip)
+        # the same in float32, only to check that PyTorch's own float32
+        # meets the tolerance the test will apply to ours
+        t32 = self._tensors(fid, sig, inputs, want_grad, torch.float32)
+        y32 = fn(full, **t32)
+        outs32 = y32 if isinstance(y32, dict) else {sig.outputs[0][0]: y32}
+        self._check_f32(fid, fwd_out, outs32, tol, skip)
+        if not bsig:
+            return
+        if len(outs) != 1:
+            raise ValueError('%s: forward_backward handles one differentiable output' % fid)
+        (yname, yt), = outs.items()
+        g = self.f32(self.rng.standard_normal(tuple(yt.shape))) if grad_output is None else np.asarray(grad_output, dtype=np.float64)
+        diff = [n for n in want_grad if tens.get(n) is not None and tens[n].requires_grad]
+        grads = torch.autograd.grad(yt, [tens[n] for n in diff], torch.tensor(g), allow_unused=True) if diff else []
+        gmap = {n: (gr if gr is not None else torch.zeros_like(tens[n])) for n, gr in zip(diff, grads)}
+        grads32 = (torch.autograd.grad(outs32[yname], [t32[n] for n in diff], torch.tensor(g, dtype=torch.float32),
+                                       allow_unused=True) if diff else [])
+        bin_ = {}
+        for an, _ in bsig.inputs:
+            if an == 'grad_output':
+                bin_[an] = g
+            elif an == yname:
+                bin_[an] = yt.detach()
+            elif an in inputs:
+                bin_[an] = inputs[an]
+        bout, bupd, want32, got32 = {}, {}, {}, {}
+        for an, fl in bsig.outputs:
+            x = an[5:] if an.startswith('grad_') else None
+            if x not in gmap or an in omit:
+                continue
+            gr = gmap[x].detach().numpy()
+            want32[an] = gr
+            g32 = grads32[diff.index(x)]
+            got32[an] = g32 if g32 is not None else torch.zeros(gr.shape)
+            if fl & ARG_UPDATE:
+                start = self.randn(gr.shape) if accumulate else np.zeros(gr.shape)
+                bupd[an] = start
+                gr = start + gr
+            bout[an] = gr
+        bparams = {k: v for k, v in params.items() if bsig.param(k)}
+        btol = tol if tol_backward is None else tol_backward
+        self.case(bid, op + '_backward', bparams, bin_, bout, bupd, tol=btol, skip=skip)
+        self._check_f32(bid, want32, got32, btol, skip)
+
+    @staticmethod
+    def _tensors(cid, sig, inputs, want_grad, dtype):
+        tens = {}
+        for n, v in inputs.items():
+            if v is None:
+                tens[n] = None
+                continue
+            fl = sig.input_flags(n)
+            if fl is None:
+                raise ValueError('%s: op %s has no input %s' % (cid, sig.name, n))
+            if fl & ARG_INDEX:
+                tens[n] = torch.as_tensor(np.asarray(v, dtype=np.int64))
+            else:
+                tens[n] = torch.tensor(np.asarray(v, dtype=np.float64), dtype=dtype, requires_grad=n in want_grad)
+        return tens
+
+    def _check_f32(self, cid, want, got, tol, skip):
+        """Warns when PyTorch's float32 result misses the float32 tolerance
+        of test_golden.c (then ours may be fine and the case needs tol=)."""
+        if 'f32' in skip or cid not in self.ids:
+            return
+        rtol, atol = (tol or {}).get('f32', F32_TOL)
+        for name, w in want.items():
+            w = np.asarray(w.detach().numpy() if isinstance(w, torch.Tensor) else w, dtype=np.float64)
+            g = got[name].detach().double().numpy()
+            with np.errstate(invalid='ignore'):
+                same = (np.isnan(w) & np.isnan(g)) | (np.isinf(w) & (g == w))
+                score = np.where(same, 0.0, np.abs(g - w) / (atol + rtol * np.abs(w)))
+            score = np.where(np.isnan(score), np.inf, score)
+            if score.size and score.max() > 1:
+                i = np.unravel_index(np.argmax(score), score.shape)
+                print('gen.py: warning: %s: PyTorch float32 misses the f32 tolerance on %s at %s: %r vs %r' %
+                      (cid, name, list(i), float(g[i]), float(w[i])), file=sys.stderr)
+
+    def write_manifest(self):
+        head = ['# tests/golden/manifest.txt - generated by tools/golden/gen.py from PyTorch %s;' % torch.__version__,
+                '# do not edit: change gen.py and rerun it.  Format: see tests/golden/README.md.',
+                '# CASE_ID OP [param=value ...] [in:NAME=FILE ...] [upd:NAME=FILE ...] [out:NAME=FILE ...]',
+                '#         [tol:f32|f64=RTOL,ATOL] [skip:f32|f64]']
+        with open(os.path.join(self.out, 'manifest.txt'), 'w') as f:
+            f.write('\n'.join(head + self.lines) + '\n')
+
+
+FAMILIES = []
+
+
+def family(fn):
+    """Registers a case family: fn(g) writes cases through g."""
+    FAMILIES.append(fn)
+    return fn
+
+
+# ---------------------------------------------------------------------------
+# families
+
+# name -> (torch forward fn(x, p), kinks(p), param variants)
+UNARY = {
+    'relu': (lambda x, p: F.relu(x), lambda p: [0.0], [{}]),
+    'relu6': (lambda x, p: F.relu6(x), lambda p: [0.0, 6.0], [{}]),
+    'elu': (lambda x, p: F.elu(x, p['alpha']), lambda p: [0.0], [{}, {'alpha': 0.5}, {'alpha': 2.0}]),
+    'leaky_relu': (lambda x, p: F.leaky_relu(x, p['negative_slope']), lambda p: [0.0],
+                   [{}, {'negative_slope': 0.2}, {'negative_slope': -0.5}]),
+    'threshold': (lambda x, p: F.threshold(x, p['threshold'], p['value']), lambda p: [p['threshold']],
+                  [{'threshold': 0.125, 'value': 20.0}, {'threshold': -0.5, 'value': -2.0}]),
+    'hardtanh': (lambda x, p: F.hardtanh(x, p['min_val'], p['max_val']), lambda p: [p['min_val'], p['max_val']],
+                 [{}, {'min_val': -2.0, 'max_val': 0.5}]),
+    'sigmoid': (lambda x, p: torch.sigmoid(x), lambda p: [], [{}]),
+    'tanh': (lambda x, p: torch.tanh(x), lambda p: [], [{}]),
+    'logsigmoid': (lambda x, p: F.logsigmoid(x), lambda p: [], [{}]),
+    'softplus': (lambda x, p: F.softplus(x, p['beta'], p['threshold']), lambda p: [p['threshold'] / p['beta']],
+                 [{}, {'beta': 2.0, 'threshold': 5.0}, {'beta': 0.5, 'threshold': 1.0}]),
+    'softshrink': (lambda x, p: F.softshrink(x, p['lambd']), lambda p: [-p['lambd'], p['lambd']],
+                   [{}, {'lambd': 1.5}, {'lambd': 0.0}]),
+    'softsign': (lambda x, p: F.softsign(x), lambda p: [], [{}]),
+    'tanhshrink': (lambda x, p: F.tanhshrink(x), lambda p: [], [{}]),
+    'gelu': (lambda x, p: F.gelu(x, approximate=p['approximate']), lambda p: [],
+             [{'approximate': 'none'}, {'approximate': 'tanh'}]),
+    'silu': (lambda x, p: F.silu(x), lambda p: [], [{}]),
+    'mish': (lambda x, p: F.mish(x), lambda p: [], [{}]),
+    'hardswish': (lambda x, p: F.hardswish(x), lambda p: [-3.0, 3.0], [{}]),
+    'hardsigmoid': (lambda x, p: F.hardsigmoid(x), lambda p: [-3.0, 3.0], [{}]),
+    'selu': (lambda x, p: F.selu(x), lambda p: [0.0], [{}]),
+    'celu': (lambda x, p: F.celu(x, p['alpha']), lambda p: [0.0], [{}, {'alpha': 2.0}, {'alpha': 0.5}]),
+    'hardshrink': (lambda x, p: F.hardshrink(x, p['lambd']), lambda p: [-p['lambd'], p['lambd']],
+                   [{}, {'lambd': 1.5}]),
+}
+
+# Large magnitudes: exp overflow and saturation in every formula.
+EXTREME = [-1e4, -1e3, -100.0, -50.0, -30.0, -20.5, -5.0, -2.5, 2.5, 5.0, 20.5, 30.0, 50.0, 100.0, 1e3, 1e4]
+# A spread of ordinary to large values, away from the kinks at 0, +-0.5,
+# +-1, +-1.5, +-3, 6 and softplus' 20.
+WIDE = [-60.0, -35.25, -19.75, -10.5, -5.25, -2.75, -1.25, -0.75, -0.375, -0.125,
+        0.125, 0.375, 0.75, 1.25, 2.75, 5.25, 10.5, 19.75, 35.25, 60.0]
+
+
+def _tag(p):
+    return '_'.join('%s_%s' % (k, fmt_value(v)) for k, v in sorted(p.items())) or 'default'
+
+
+@family
+def activations(g):
+    for op, (fn, kinks, variants) in UNARY.items():
+        call = lambda p, input, fn=fn: fn(input, p)
+        # PyTorch 1.13's hardsigmoid_backward multiplies by one_sixth =
+        # 1.0f / 6.0f, a float constant even in float64: its gradients are
+        # 3e-8 (relative) off g/6, so the float64 check is loosened to that.
+        btol = {'f64': (1e-7, 1e-12)} if op == 'hardsigmoid' else None
+        has_inplace = g.ops[op].param('inplace') is not None if op in g.ops else False
+        for v in variants:
+            full = g.ops[op].defaults() if op in g.ops else {}
+            full.update(v)
+            k = kinks(full)
+            t = _tag(v)
+            x = g.avoid(g.randn((2, 3, 4), 4.0), k)
+            g.forward_backward(op, t, v, call, tol_backward=btol, input=x)
+            if k:
+                # PyTorch's convention exactly at the kinks, and just beside
+                pts = sorted({p + d for p in k for d in (-0.25, 0.0, 0.25)} | {0.0})
+                g.forward_backward(op, t + '.kink', v, call, tol_backward=btol, input=g.f32(pts))
+        g.forward_backward(op, 'wide', {}, call, tol_backward=btol, input=g.f32(np.array(WIDE).reshape(4, 5)))
+        g.forward_backward(op, 'extreme', {}, call, tol_backward=btol, input=g.f32(np.array(EXTREME).reshape(2, 8)))
+        if has_inplace:
+            # inplace=true: the result is read back from the input tensor
+            x = g.avoid(g.randn((3, 4), 3.0), kinks(g.ops[op].defaults()))
+            g.case('%s.inplace' % op, op, {'inplace': True}, {'input': x},
+                   {'output': fn(torch.tensor(x), g.ops[op].defaults())})
+    # shapes: 0-d, 1-d, empty, 5-d
+    for tag, x in (('scalar', g.f32(0.75)), ('empty', np.zeros((0, 3))),
+                   ('d5', g.randn((2, 1, 2, 3, 2), 2.0))):
+        for op in ('sigmoid', 'relu', 'gelu'):
+            g.forward_backward(op, tag, {}, lambda p, input, op=op: UNARY[op][0](input, p), input=x)
+    # softplus with large beta*x in both regimes
+    g.forward_backward('softplus', 'extreme.beta_2', {'beta': 2.0, 'threshold': 5.0},
+                       lambda p, input: F.softplus(input, p['beta'], p['threshold']),
+                       input=g.f32(np.array(EXTREME).reshape(2, 8)))
+
+
+@family
+def prelu(g):
+    fn = lambda p, input, weight: F.prelu(input, weight)
+    shapes = (('w1_2d', (4, 3), 1), ('wC_2d', (4, 3), 3), ('wC_3d', (2, 3, 4), 3), ('w1_3d', (2, 3, 4), 1),
+              ('wC_4d', (2, 3, 2, 2), 3), ('w1_4d', (2, 3, 2, 2), 1), ('w1_1d', (5,), 1))
+    for tag, shape, nw in shapes:
+        x = g.avoid(g.randn(shape, 2.0), [0.0])
+        w = g.rand((nw,), -0.5, 1.5)
+        g.forward_backward('prelu', tag, {}, fn, input=x, weight=w)
+    x = g.f32(np.array([[-1.0, 0.0, 1.0], [0.0, -0.0, 2.0], [-3.0, 0.5, 0.0]]))
+    w = g.f32([0.25, -0.5, 2.0])
+    g.forward_backward('prelu', 'kink', {}, fn, input=x, weight=w)
+    x, w = g.avoid(g.randn((2, 3, 4), 2.0), [0.0]), g.rand((3,), 0.0, 1.0)
+    g.forward_backward('prelu', 'accumulate', {}, fn, accumulate=True, input=x, weight=w)
+    g.forward_backward('prelu', 'only_grad_weight', {}, fn, omit=('grad_input',), input=x, weight=w)
+    g.forward_backward('prelu', 'only_grad_input', {}, fn, omit=('grad_weight',), input=x, weight=w)
+
+
+@family
+def softmax(g):
+    fns = {'softmax': lambda p, input: F.softmax(input, p['dim']),
+           'softmin': lambda p, input: F.softmin(input, p['dim']),
+           'log_softmax': lambda p, input: F.log_softmax(input, p['dim'])}
+    inf = float('inf')
+    for op, fn in fns.items():
+        x = g.randn((2, 3, 4), 2.0)
+        for d in (0, 1, 2, -1, -2):
+            g.forward_backward(op, 'd3_dim_%d' % d, {'dim': d}, fn, input=x)
+        g.forward_backward(op, 'd2_default', {}, fn, input=g.randn((3, 5), 2.0))
+        g.forward_backward(op, 'd1', {'dim': 0}, fn, input=g.randn((5,), 2.0))
+        g.forward_backward(op, 'd1_dim_-1', {'dim': -1}, fn, input=g.randn((5,), 2.0))
+        g.forward_backward(op, 'd4_dim_1', {'dim': 1}, fn, input=g.randn((2, 3, 2, 2), 2.0))
+        g.forward_backward(op, 'single', {'dim': 1}, fn, input=g.randn((3, 1), 2.0))
+        sign = -1.0 if op == 'softmin' else 1.0
+        ext = sign * np.array([[1e4, 9999.0, 9998.5, -1e4], [-1e4, -1e4, -9999.0, -9999.5],
+                               [0.0, 1e4, -1e4, 5.0], [1e3, -1e3, 500.0, -500.0]])
+        g.forward_backward(op, 'extreme', {'dim': 1}, fn, input=g.f32(ext))
+        g.forward_backward(op, 'extreme_dim_0', {'dim': 0}, fn, input=g.f32(ext))
+        # -inf entries (softmin: +inf) get probability 0, log -inf
+        part = sign * np.array([[0.0, -inf, 1.0, 2.0], [-inf, 3.0, -inf, -1.0]])
+        g.forward_backward(op, 'neg_inf', {'dim': 1}, fn, input=part)
+        # a line of nothing but -inf: NaN, as PyTorch gives
+        allinf = sign * np.array([[-inf, -inf, -inf], [0.5, -inf, 1.0]])
+        g.forward_backward(op, 'all_neg_inf', {'dim': 1}, fn, backward=False, input=allinf)
+
+
+@family
+def linear(g):
+    fn = lambda p, input, weight, bias=None: F.linear(input, weight, bias)
+    for tag, xs, (o, i), bias in (('d2_bias', (4, 3), (5, 3), True), ('d2_nobias', (4, 3), (5, 3), False),
+                                  ('d3_bias', (2, 3, 4), (5, 4), True), ('d3_nobias', (2, 3, 4), (2, 4), False),
+                                  ('d1_bias', (3,), (2, 3), True), ('d4_bias', (2, 2, 2, 3), (4, 3), True),
+                                  ('out1', (3, 4), (1, 4), True)):
+        x, w = g.randn(xs), g.rand((o, i), -0.5, 0.5)
+        b = g.rand((o,), -0.5, 0.5) if bias else None
+        g.forward_backward('linear', tag, {}, fn, input=x, weight=w, bias=b)
+    x, w, b = g.randn((3, 4)), g.rand((2, 4), -0.5, 0.5), g.rand((2,), -0.5, 0.5)
+    g.forward_backward('linear', 'accumulate', {}, fn, accumulate=True, input=x, weight=w, bias=b)
+    g.forward_backward('linear', 'only_grad_input', {}, fn, omit=('grad_weight', 'grad_bias'), input=x, weight=w, bias=b)
+    g.forward_backward('linear', 'only_param_grads', {}, fn, omit=('grad_input',), input=x, weight=w, bias=b)
+    g.forward_backward('linear', 'only_grad_weight', {}, fn, omit=('grad_input', 'grad_bias'), input=x, weight=w, bias=b)
+
+
+@family
+def cross_entropy(g):
+    def fn(p, input, target, weight=None):
+        return F.cross_entropy(input, target, weight, ignore_index=p['ignore_index'],
+                               reduction=p['reduction'], label_smoothing=p['label_smoothing'])
+
+    def run(tag, x, t, w=None, tol=None, **p):
+        for red in ('none', 'mean', 'sum'):
+            q = dict(p, reduction=red)
+            gy = g.f32(0.75) if red != 'none' else None
+            g.forward_backward('cross_entropy', '%s.%s' % (tag, red), q, fn, grad_output=gy, tol=tol,
+                               input=x, target=t, weight=w)
+
+    N, C = 5, 4
+    x, t, w = g.randn((N, C), 2.0), g.randint(0, C, (N,)), g.rand((C,), 0.2, 2.0)
+    run('plain', x, t)
+    run('weight', x, t, w)
+    ti = t.copy()
+    ti[[1, 3]] = -100
+    run('ignore', x, ti)
+    run('ignore.weight', x, ti, w)
+    tc = t.copy()
+    tc[[0, 2]] = 1
+    run('ignore_class_1', x, tc, w, ignore_index=1)
+    run('ls', x, t, label_smoothing=0.1)
+    run('ls.weight', x, t, w, label_smoothing=0.2)
+    run('ls.ignore', x, ti, label_smoothing=0.3)
+    run('ls.ignore.weight', x, ti, w, label_smoothing=0.15)
+    run('ls_1', x, t, w, label_smoothing=1.0)
+    # (N, C, d1, d2) input, (N, d1, d2) target
+    xk, tk, wk = g.randn((2, 3, 2, 2), 2.0), g.randint(0, 3, (2, 2, 2)), g.rand((3,), 0.2, 2.0)
+    run('kdim', xk, tk)
+    tki = tk.copy()
+    tki[0, 1, 0] = tki[1, 0, 1] = -100
+    run('kdim.ignore.weight', xk, tki, wk)
+    run('kdim.ls.ignore.weight', xk, tki, wk, label_smoothing=0.1)
+    xk1, tk1 = g.randn((2, 4, 3), 2.0), g.randint(0, 4, (2, 3))
+    run('kdim1.weight', xk1, tk1, g.rand((4,), 0.2, 2.0))
+    # (C) input with a 0-d target
+    run('unbatched', g.randn((C,), 2.0), np.array(2, dtype=np.int64))
+    run('unbatched.ls.weight', g.randn((C,), 2.0), np.array(0, dtype=np.int64), w, label_smoothing=0.1)
+    # every target ignored: mean is 0/0 = NaN, sum 0, gradients 0
+    ta = np.full((N,), -100, dtype=np.int64)
+    run('all_ignored', x, ta)
+    run('all_ignored.weight', x, ta, w)
+    run('all_ignored.ls', x, ta, label_smoothing=0.1)
+    # logits of magnitude 1e4
+    xe = g.f32(np.array([[1e4, -1e4, 0.0, 9999.0], [-1e4, -1e4, -1e4, -9999.5], [1e4, 1e4, -1e4, 1e4],
+                         [0.0, 0.5, -1e3, 1e3], [-5e3, 5e3, 2.0, -2.0]]))
+    te = np.array([1, 3, 2, 2, 0], dtype=np.int64)
+    run('extreme', xe, te)
+    run('extreme.ls.weight', xe, te, w, label_smoothing=0.1)
+
+
+@family
+def sgd(g):
+    """torch.optim.SGD run for three steps; the cases are its first step and
+    its third (from the state after two)."""
+    shape = (3, 4)
+    configs = (('plain', dict(lr=0.1)),
+               ('weight_decay', dict(lr=0.05, weight_decay=0.01)),
+               ('momentum', dict(lr=0.1, momentum=0.9)),
+               ('momentum.dampening', dict(lr=0.1, momentum=0.9, dampening=0.3)),
+               ('momentum.dampening.weight_decay', dict(lr=0.02, momentum=0.5, dampening=0.5, weight_decay=0.1)),
+               ('nesterov', dict(lr=0.1, momentum=0.9, nesterov=True)),
+               ('nesterov.weight_decay', dict(lr=0.05, momentum=0.8, nesterov=True, weight_decay=0.01)),
+               ('lr_0', dict(lr=0.0, momentum=0.9)))
+    for tag, cfg in configs:
+        p0 = g.randn(shape)
+        grads = [g.randn(shape) for _ in range(3)]
+        garbage = g.randn(shape, 10.0)  # the first step must not read the buffer
+        param = torch.tensor(p0, requires_grad=True)
+        opt = torch.optim.SGD([param], **cfg)
+        params = dict(cfg)
+        hist = []
+        for gr in grads:
+            before_p = param.detach().clone().numpy()
+            st = opt.state[param].get('momentum_buffer')
+            before_b = st.clone().numpy() if st is not None else None
+            param.grad = torch.tensor(gr)
+            opt.step()
+            after_b = opt.state[param].get('momentum_buffer')
+            hist.append((before_p, before_b, gr, param.detach().clone().numpy(),
+                         after_b.clone().numpy() if after_b is not None else None))
+        mom = cfg.get('momentum', 0.0) != 0.0
+        for step, name in ((0, 'first'), (2, 'later')):
+            bp, bb, gr, ap, ab = hist[step]
+            q = dict(params, first_step=step == 0)
+            if not mom and step == 0:
+                q.pop('first_step')  # without momentum the flag changes nothing
+            upd, out = {'param': bp}, {'param': ap}
+            if mom:
+                upd['momentum_buffer'] = garbage if step == 0 else bb
+                out['momentum_buffer'] = ab
+            g.case('sgd_step.%s.%s' % (tag, name), 'sgd_step', q, {'grad': gr}, out, upd)
+
+
+# ---------------------------------------------------------------------------
+
+def generate(out_dir, ops):
+    os.makedirs(out_dir, exist_ok=True)
+    g = Golden(ops, out_dir)
+    for fam in FAMILIES:
+        g.family = fam.__name__
+        g.rng = np.random.default_rng(zlib.crc32(fam.__name__.encode()))
+        fam(g)
+    g.write_manifest()
+    for f in sorted(os.listdir(out_dir)):
+        if f.endswith('.npy') and f not in g.written:
+            os.remove(os.path.join(out_dir, f))
+    missing = [o for o in ops if o not in g.covered]
+    for o in missing:
+        print('gen.py: warning: op %s of ops.def has no golden case' % o, file=sys.stderr)
+    total = sum(os.path.getsize(os.path.join(out_dir, f)) for f in g.written)
+    print('gen.py: %d cases, %d files, %d bytes, %d of %d ops covered in %s' %
+          (len(g.lines), len(g.written), total, len(ops) - len(missing), len(ops), out_dir))
+    return g
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--out', default=os.path.join(ROOT, 'tests', 'golden'))
+    ap.add_argument('--check', action='store_true',
+                    help='regenerate into a temporary folder and compare with --out')
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    torch.set_default_dtype(torch.float64)
+    ops = read_ops_def(ROOT)
+    if not args.check:
+        generate(args.out, ops)
+        return 0
+    tmp = tempfile.mkdtemp(prefix='nnrt-golden-')
+    try:
+        generate(tmp, ops)
+        want = sorted(f for f in os.listdir(tmp))
+        have = sorted(f for f in os.listdir(args.out) if f.endswith('.npy') or f == 'manifest.txt')
+        bad = sorted(set(want) ^ set(have))
+        bad += [f for f in want if f in have and
+                open(os.path.join(tmp, f), 'rb').read() != open(os.path.join(args.out, f), 'rb').read()]
+        for f in bad:
+            print('gen.py: differs: %s' % f, file=sys.stderr)
+        print('gen.py: %s' % ('fixtures are up to date' if not bad else '%d files differ' % len(bad)))
+        return 1 if bad else 0
+    finally:
+        shutil.rmtree(tmp)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
