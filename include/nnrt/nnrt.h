@@ -274,6 +274,53 @@ NNRT_API nnrt_status nnrt_loss_forward(nnrt_module *m, nnrt_tensor *input, nnrt_
                                        nnrt_tensor **loss);
 NNRT_API nnrt_status nnrt_loss_backward(nnrt_module *m, nnrt_tensor **grad_input);
 
+/* ---- modules: normalization, vision, dropout, embedding ------------------ */
+/* Embedding's padding_idx = None, the default of the embedding ops: -2^62,
+ * far outside any valid index and exact in a double. */
+#define NNRT_PADDING_IDX_NONE INT64_C(-4611686018427387904)
+
+/* BatchNorm1d (dims 1: input (N, C) or (N, C, L)), BatchNorm2d (dims 2:
+ * (N, C, H, W)) or BatchNorm3d (dims 3: (N, C, D, H, W)), as torch.nn's:
+ * parameters weight (ones) and bias (zeros) when affine; buffers
+ * running_mean (zeros), running_var (ones) and num_batches_tracked (i64,
+ * 0-d) when track_running_stats.  momentum NaN is None: the cumulative
+ * average, factor 1/num_batches_tracked.  Training normalises with the
+ * batch statistics and updates the running ones; eval uses the running
+ * statistics, or the batch's when they are not tracked.  (PyTorch
+ * defaults: eps 1e-5, momentum 0.1, affine and track_running_stats true.) */
+NNRT_API nnrt_status nnrt_module_batch_norm(nnrt_device *dev, int dims, int64_t num_features, double eps,
+                                            double momentum, bool affine, bool track_running_stats,
+                                            nnrt_module **out);
+/* PixelShuffle(upscale_factor) and PixelUnshuffle(downscale_factor). */
+NNRT_API nnrt_status nnrt_module_pixel_shuffle(nnrt_device *dev, int64_t upscale_factor, nnrt_module **out);
+NNRT_API nnrt_status nnrt_module_pixel_unshuffle(nnrt_device *dev, int64_t downscale_factor, nnrt_module **out);
+/* UpsamplingNearest2d and UpsamplingBilinear2d (align_corners=true): give
+ * exactly one of size (H', W') or scale_factor (two values each; the
+ * other NULL).  Input (N, C, H, W). */
+NNRT_API nnrt_status nnrt_module_upsampling_nearest2d(nnrt_device *dev, const int64_t *size,
+                                                      const double *scale_factor, nnrt_module **out);
+NNRT_API nnrt_status nnrt_module_upsampling_bilinear2d(nnrt_device *dev, const int64_t *size,
+                                                       const double *scale_factor, nnrt_module **out);
+/* Dropout, Dropout2d or Dropout3d (op: NNRT_OP_dropout, _dropout2d,
+ * _dropout3d) with probability p.  Each training forward draws a new mask
+ * from the seeds seed, seed + 1, ... in turn, so runs repeat; backward
+ * reuses the last forward's mask; eval is the identity. */
+NNRT_API nnrt_status nnrt_module_dropout(nnrt_device *dev, nnrt_op op, double p, uint64_t seed,
+                                         nnrt_module **out);
+/* Embedding(num_embeddings, embedding_dim, padding_idx), weight drawn from
+ * N(0, 1) by a seeded generator, the padding row zeroed.  padding_idx:
+ * NNRT_PADDING_IDX_NONE, or in [-num_embeddings, num_embeddings).
+ * forward takes an i64 index tensor; backward accumulates the weight's
+ * gradient and gives *grad_input = NULL (indices have no gradient). */
+NNRT_API nnrt_status nnrt_module_embedding(nnrt_device *dev, int64_t num_embeddings, int64_t embedding_dim,
+                                           int64_t padding_idx, uint64_t seed, nnrt_module **out);
+/* A buffer of the module by name ("running_mean", "num_batches_tracked";
+ * "1.running_mean" for child 1 of a Sequential), owned by the module:
+ * NNRT_ERR_NOT_FOUND if it has none of that name.  PairwiseDistance and
+ * CosineSimilarity have no module: use the ops nnrt_pairwise_distance and
+ * nnrt_cosine_similarity (and their _backward). */
+NNRT_API nnrt_status nnrt_module_buffer(const nnrt_module *m, const char *name, nnrt_tensor **buffer);
+
 /* ---- optimizers ------------------------------------------------------------- */
 /* torch.optim.SGD over every parameter of a module, momentum buffers kept
  * by the optimizer (params: lr, momentum, dampening, weight_decay,

@@ -72,4 +72,48 @@
     (x > K(0) ? g : g * exp(x / a)))                                             \
   X(hardshrink, ((x > a || x < -a) ? x : K(0)), ((x >= -a && x <= a) ? K(0) : g))
 
+/* ---- counter-based random bits (dropout masks) -------------------------
+ * A dropout mask is a pure function of (seed, index): the backward op
+ * recomputes the forward's mask from the same seed instead of storing it,
+ * and every backend draws the same mask bit for bit.  Integer arithmetic
+ * on 64-bit unsigned values only (uint64_t in C and CUDA, ulong in OpenCL
+ * C), written as statement macros so they need no function qualifiers.
+ *
+ *   NNRT_RNG_MIX64(z)         z = splitmix64's output function of z
+ *                             (a bijection of 64-bit words)
+ *   NNRT_RNG_KEY(key, seed)   key = MIX64(seed + gamma); once per call
+ *   NNRT_RNG_BITS(r, key, i)  r = MIX64(key + (i + 1) * gamma): 64 random
+ *                             bits for element (or channel) i
+ *
+ * The seed is the op's int64 `seed` param reinterpreted as unsigned.
+ * Dropout keeps i iff (r >> NNRT_DROPOUT_SHIFT) >= threshold, where the
+ * host computes threshold = (uint64)(p * 2^53) in double: exact for every
+ * p in [0, 1], so p = 0 keeps everything and p = 1 nothing.  i is the flat
+ * element index for dropout and the flat (n, c) channel index for
+ * dropout2d/3d.  NNRT_U64(v) spells a 64-bit unsigned constant; a source
+ * generator may define it first (as v##UL for OpenCL C).
+ */
+#ifndef NNRT_U64
+#define NNRT_U64(v) v##ULL
+#endif
+#define NNRT_RNG_GAMMA_ NNRT_U64(0x9e3779b97f4a7c15)
+#define NNRT_RNG_MIX64(z)                                                        \
+  do {                                                                           \
+    (z) = ((z) ^ ((z) >> 30)) * NNRT_U64(0xbf58476d1ce4e5b9);                    \
+    (z) = ((z) ^ ((z) >> 27)) * NNRT_U64(0x94d049bb133111eb);                    \
+    (z) ^= (z) >> 31;                                                            \
+  } while (0)
+#define NNRT_RNG_KEY(key, seed)                                                  \
+  do {                                                                           \
+    (key) = (seed) + NNRT_RNG_GAMMA_;                                            \
+    NNRT_RNG_MIX64(key);                                                         \
+  } while (0)
+#define NNRT_RNG_BITS(r, key, i)                                                 \
+  do {                                                                           \
+    (r) = (key) + ((i) + NNRT_U64(1)) * NNRT_RNG_GAMMA_;                         \
+    NNRT_RNG_MIX64(r);                                                           \
+  } while (0)
+#define NNRT_DROPOUT_SHIFT 11
+#define NNRT_DROPOUT_ONE 9007199254740992.0 /* 2^53: threshold = p * this */
+
 #endif

@@ -676,6 +676,225 @@ def sgd(g):
             g.case('sgd_step.%s.%s' % (tag, name), 'sgd_step', q, {'grad': gr}, out, upd)
 
 
+PADDING_IDX_NONE = -(1 << 62)  # NNRT_PADDING_IDX_NONE: embedding's padding_idx=None
+
+
+def _named_file(g, name, arr):
+    """A fixture file outside the manifest, for the module tests in C
+    (tests/test_batchnorm.c, tests/test_vision.c): name.npy exactly."""
+    fname = g._file(name, to_numpy(arr, np.asarray(arr).dtype.kind in 'iu'))
+    if fname != name + '.npy':
+        raise ValueError('%s: same contents as %s; give it other values' % (name, fname))
+
+
+@family
+def batch_norm(g):
+    """The op in every mode: training with and without running statistics
+    (their update checked through upd/out), eval with them, affine on and
+    off, inputs of rank 2 to 5.  In eval the op hands back the running mean
+    and 1/sqrt(running_var + eps) as save_mean/save_invstd."""
+    shapes = {2: (6, 3), 3: (4, 3, 5), 4: (2, 3, 3, 4), 5: (2, 3, 2, 3, 2)}
+    for nd, shape in shapes.items():
+        C = shape[1]
+        for training in (True, False):
+            for affine in (True, False):
+                for track in ((True, False) if training else (True,)):
+                    tag = 'd%d.%s%s%s' % (nd, 'train' if training else 'eval', '.affine' if affine else '',
+                                          '.track' if track else '')
+                    x = g.randn(shape, 2.0) + g.f32(g.rng.uniform(-3, 3, (1, C) + (1,) * (nd - 2)))
+                    x = g.f32(x)
+                    w = g.rand((C,), 0.5, 1.5) if affine else None
+                    b = g.rand((C,), -0.5, 0.5) if affine else None
+                    rm0 = g.randn((C,), 0.5) if track else None
+                    rv0 = g.rand((C,), 0.5, 2.0) if track else None
+                    momentum, eps = (0.1, 1e-5) if nd != 3 else (0.3, 1e-3)
+                    params = {'training': training, 'momentum': momentum, 'eps': eps}
+                    xt = torch.tensor(x, requires_grad=True)
+                    wt = torch.tensor(w, requires_grad=True) if affine else None
+                    bt = torch.tensor(b, requires_grad=True) if affine else None
+                    rm = torch.tensor(rm0) if track else None
+                    rv = torch.tensor(rv0) if track else None
+                    y = F.batch_norm(xt, rm, rv, wt, bt, training, momentum, eps)
+                    if training:
+                        red = [0] + list(range(2, nd))
+                        mean = x.mean(axis=tuple(red))
+                        invstd = 1.0 / np.sqrt(x.var(axis=tuple(red)) + eps)
+                    else:
+                        mean, invstd = rm0, 1.0 / np.sqrt(rv0 + eps)
+                    outs = {'output': y.detach(), 'save_mean': mean, 'save_invstd': invstd}
+                    upd = {}
+                    if track:
+                        upd = {'running_mean': rm0, 'running_var': rv0}
+                        outs['running_mean'], outs['running_var'] = rm, rv
+                    g.case('batch_norm.' + tag, 'batch_norm', params, {'input': x, 'weight': w, 'bias': b}, outs, upd)
+                    gy = g.randn(shape)
+                    diff = [t for t in (xt, wt, bt) if t is not None]
+                    grads = torch.autograd.grad(y, diff, torch.tensor(gy))
+                    bout = {'grad_input': grads[0]}
+                    bupd = {}
+                    if affine:
+                        bout['grad_weight'], bout['grad_bias'] = grads[1], grads[2]
+                        bupd = {'grad_weight': np.zeros(C), 'grad_bias': np.zeros(C)}
+                    g.case('batch_norm_backward.' + tag, 'batch_norm_backward', {'training': training},
+                           {'grad_output': gy, 'input': x, 'weight': w, 'save_mean': mean, 'save_invstd': invstd},
+                           bout, bupd)
+    # parameter gradients accumulate onto what they held
+    x, w, b = g.randn((5, 2, 3)), g.rand((2,), 0.5, 1.5), g.rand((2,), -0.5, 0.5)
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    y = F.batch_norm(xt, None, None, wt, bt, True)
+    gy = g.randn((5, 2, 3))
+    gx, gw, gb = torch.autograd.grad(y, (xt, wt, bt), torch.tensor(gy))
+    gw0, gb0 = g.randn((2,)), g.randn((2,))
+    g.case('batch_norm_backward.accumulate', 'batch_norm_backward', {'training': True},
+           {'grad_output': gy, 'input': x, 'weight': w, 'save_mean': x.mean(axis=(0, 2)),
+            'save_invstd': 1.0 / np.sqrt(x.var(axis=(0, 2)) + 1e-5)},
+           {'grad_input': gx, 'grad_weight': gw0 + gw.numpy(), 'grad_bias': gb0 + gb.numpy()},
+           {'grad_weight': gw0, 'grad_bias': gb0})
+    # a large mean (1e4, std 1): the statistics must not cancel
+    x = g.f32(1e4 + g.rng.standard_normal((64, 2)))
+    rm0, rv0 = np.zeros(2), np.ones(2)
+    rm, rv = torch.tensor(rm0), torch.tensor(rv0)
+    y = F.batch_norm(torch.tensor(x), rm, rv, None, None, True, 0.1, 1e-5)
+    g.case('batch_norm.large_mean', 'batch_norm', {'training': True}, {'input': x},
+           {'output': y, 'save_mean': x.mean(0), 'save_invstd': 1.0 / np.sqrt(x.var(0) + 1e-5),
+            'running_mean': rm, 'running_var': rv}, {'running_mean': rm0, 'running_var': rv0},
+           tol={'f32': (1e-4, 1e-4)})
+
+    # Modules over three training steps and an eval step, for
+    # tests/test_batchnorm.c: BatchNorm2d(3) with momentum 0.1 and
+    # BatchNorm1d(4) with momentum None (cumulative average).
+    for name, mod, shape in (('bn2d', torch.nn.BatchNorm2d(3), (2, 3, 2, 3)),
+                             ('bn1d_cma', torch.nn.BatchNorm1d(4, momentum=None), (5, 4, 3))):
+        mod = mod.double()
+        for step in range(1, 4):
+            x = g.f32(g.randn(shape, 1.5) + step)
+            gy = g.randn(shape)
+            xt = torch.tensor(x, requires_grad=True)
+            y = mod(xt)
+            y.backward(torch.tensor(gy))
+            _named_file(g, 'module.%s.step%d.input' % (name, step), x)
+            _named_file(g, 'module.%s.step%d.grad_output' % (name, step), gy)
+            _named_file(g, 'module.%s.step%d.output' % (name, step), y.detach())
+            _named_file(g, 'module.%s.step%d.grad_input' % (name, step), xt.grad)
+            _named_file(g, 'module.%s.step%d.running_mean' % (name, step), mod.running_mean)
+            _named_file(g, 'module.%s.step%d.running_var' % (name, step), mod.running_var)
+        # weight.grad and bias.grad summed over the three steps
+        _named_file(g, 'module.%s.weight_grad' % name, mod.weight.grad)
+        _named_file(g, 'module.%s.bias_grad' % name, mod.bias.grad)
+        mod.eval()
+        x = g.f32(g.randn(shape, 1.5) + 2)
+        _named_file(g, 'module.%s.eval.input' % name, x)
+        _named_file(g, 'module.%s.eval.output' % name, mod(torch.tensor(x)).detach())
+
+
+@family
+def vision(g):
+    # pixel_shuffle / pixel_unshuffle, batch dims included
+    fn = lambda p, input: F.pixel_shuffle(input, p['upscale_factor'])
+    for tag, shape, r in (('r2', (1, 8, 2, 3), 2), ('r3', (2, 9, 2, 2), 3), ('r1', (2, 3, 2, 2), 1),
+                          ('d3', (8, 2, 3), 2), ('d5', (2, 2, 4, 3, 2), 2)):
+        g.forward_backward('pixel_shuffle', tag, {'upscale_factor': r}, fn, input=g.randn(shape))
+    fn = lambda p, input: F.pixel_unshuffle(input, p['downscale_factor'])
+    for tag, shape, r in (('r2', (1, 2, 4, 6), 2), ('r3', (2, 1, 6, 3), 3), ('d3', (2, 4, 2), 2),
+                          ('d5', (2, 1, 3, 4, 2), 2)):
+        g.forward_backward('pixel_unshuffle', tag, {'downscale_factor': r}, fn, input=g.randn(shape))
+
+    def up(op, mode, tag, x, size=None, scale=None, align=None, backward=True):
+        p = {}
+        if size is not None:
+            p['size'] = '%d,%d' % tuple(size)
+        else:
+            p['scale_factor'] = '%r,%r' % tuple(float(s) for s in scale)
+        kw = {}
+        if align is not None:
+            p['align_corners'] = align
+            kw['align_corners'] = align
+        fn = lambda q, input: F.interpolate(input, size=None if size is None else tuple(size),
+                                            scale_factor=None if scale is None else tuple(scale), mode=mode, **kw)
+        g.forward_backward(op, tag, p, fn, backward=backward, input=x)
+
+    x22 = g.f32(np.array([[[[1.0, 2.0], [3.0, 4.0]]]]))
+    for op, mode, align in (('upsample_nearest2d', 'nearest', None), ('upsample_bilinear2d', 'bilinear', True)):
+        up(op, mode, 'seed_2x2_size', x22, size=(4, 4), align=align)
+        up(op, mode, 'seed_2x2_scale', x22, scale=(2, 2), align=align)
+        x = g.randn((2, 3, 3, 4))
+        up(op, mode, 'size', x, size=(5, 7), align=align)
+        up(op, mode, 'size_down', x, size=(2, 3), align=align)
+        up(op, mode, 'size_same', x, size=(3, 4), align=align)
+        up(op, mode, 'size_1', x, size=(1, 1), align=align)
+        up(op, mode, 'scale_int', x, scale=(2, 3), align=align)
+        up(op, mode, 'scale_frac', x, scale=(1.7, 2.6), align=align)
+        up(op, mode, 'scale_down', g.randn((1, 2, 6, 7)), scale=(0.5, 0.75), align=align)
+        up(op, mode, 'scale_odd', g.randn((1, 1, 10, 9)), scale=(1.3, 0.9), align=align)
+    # PyTorch 1.13's nearest forward for C > 1 has no out == 2 in shortcut
+    # (4 * 2.1 -> 8 maps 6 to 2, not 3); its backward has one and so is not
+    # the forward's gradient: only the forward is checked (see upsample.c)
+    up('upsample_nearest2d', 'nearest', 'scale_2x_quirk', g.randn((1, 2, 3, 4)), scale=(1.1, 2.1), backward=False)
+    # F.interpolate's default for bilinear
+    x = g.randn((2, 2, 3, 4))
+    for tag, size, scale in (('size', (5, 7), None), ('size_down', (2, 3), None), ('scale_int', None, (2, 2)),
+                             ('scale_frac', None, (1.7, 2.1)), ('scale_down', None, (0.5, 0.75))):
+        up('upsample_bilinear2d', 'bilinear', 'align_false.' + tag, x, size=size, scale=scale, align=False)
+
+
+@family
+def dropout_embedding_distance(g):
+    # dropout where PyTorch's RNG plays no part: eval, p = 0, p = 1
+    fns = {'dropout': F.dropout, 'dropout2d': F.dropout2d, 'dropout3d': F.dropout3d}
+    shapes = {'dropout': (3, 4), 'dropout2d': (2, 3, 2, 2), 'dropout3d': (2, 2, 2, 1, 2)}
+    for op, f in fns.items():
+        fn = lambda p, input, f=f: f(input, p['p'], p['training'])
+        x = g.randn(shapes[op])
+        g.forward_backward(op, 'eval', {'p': 0.5, 'training': False}, fn, input=x)
+        g.forward_backward(op, 'p0', {'p': 0.0}, fn, input=x)
+        g.forward_backward(op, 'p1', {'p': 1.0}, fn, input=x)
+
+    def emb(p, input, weight):
+        pad = p['padding_idx']
+        return F.embedding(input, weight, padding_idx=None if pad == PADDING_IDX_NONE else pad)
+
+    w = g.randn((6, 4))
+    idx = np.array([[0, 2, 2, 5], [5, 1, 2, 0], [3, 3, 3, 3]], dtype=np.int64)
+    g.forward_backward('embedding', 'plain', {}, emb, input=idx, weight=w)
+    g.forward_backward('embedding', 'pad_2', {'padding_idx': 2}, emb, input=idx, weight=w)
+    g.forward_backward('embedding', 'pad_-1', {'padding_idx': -1}, emb, input=idx, weight=w)
+    g.forward_backward('embedding', 'pad_0.accumulate', {'padding_idx': 0}, emb, accumulate=True, input=idx, weight=w)
+    g.forward_backward('embedding', 'd1', {}, emb, input=np.array([4, 4, 1], dtype=np.int64), weight=w)
+    g.forward_backward('embedding', 'scalar', {}, emb, input=np.array(3, dtype=np.int64), weight=w)
+    g.forward_backward('embedding', 'd3', {}, emb, input=g.randint(0, 6, (2, 3, 2)), weight=w)
+
+    def pd(p, x1, x2):
+        return F.pairwise_distance(x1, x2, p['p'], p['eps'], p['keepdim'])
+
+    x1, x2 = g.randn((4, 5)), g.randn((4, 5))
+    for p in (2.0, 1.0, 3.0, 0.5, 1.5, float('inf')):
+        for keepdim in (False, True):
+            tag = 'p_%s%s' % (fmt_value(p), '.keepdim' if keepdim else '')
+            g.forward_backward('pairwise_distance', tag, {'p': p, 'keepdim': keepdim}, pd, x1=x1, x2=x2)
+    g.forward_backward('pairwise_distance', 'd1', {}, pd, x1=g.randn((5,)), x2=g.randn((5,)))
+    g.forward_backward('pairwise_distance', 'd1.keepdim', {'keepdim': True}, pd, x1=g.randn((5,)), x2=g.randn((5,)))
+    g.forward_backward('pairwise_distance', 'd3.eps', {'eps': 0.01}, pd, x1=g.randn((2, 3, 4)), x2=g.randn((2, 3, 4)))
+    # x1 = x2 - eps: the distance is 0, the gradient 0 (PyTorch's mask)
+    xs = g.randn((2, 3))
+    g.forward_backward('pairwise_distance', 'zero', {'eps': 0.0}, pd, x1=xs, x2=xs)
+
+    def cs(p, x1, x2):
+        return F.cosine_similarity(x1, x2, p['dim'], p['eps'])
+
+    x1, x2 = g.randn((4, 5)), g.randn((4, 5))
+    g.forward_backward('cosine_similarity', 'd2', {}, cs, x1=x1, x2=x2)
+    g.forward_backward('cosine_similarity', 'd2_dim_0', {'dim': 0}, cs, x1=x1, x2=x2)
+    x1, x2 = g.randn((2, 3, 4)), g.randn((2, 3, 4))
+    for d in (0, 1, 2, -1):
+        g.forward_backward('cosine_similarity', 'd3_dim_%d' % d, {'dim': d}, cs, x1=x1, x2=x2)
+    g.forward_backward('cosine_similarity', 'd1', {'dim': 0}, cs, x1=g.randn((5,)), x2=g.randn((5,)))
+    # norms below eps are clamped one by one (PyTorch 1.13), a zero row too
+    tiny = g.f32(np.array([[1e-9, -2e-9, 0.0], [0.0, 0.0, 0.0], [3.0, 4.0, 0.0]]))
+    other = g.f32(np.array([[1e-9, 3e-9, 1e-9], [1.0, 2.0, 3.0], [2e-9, 0.0, 1e-9]]))
+    g.forward_backward('cosine_similarity', 'tiny', {'eps': 1e-8}, cs, x1=tiny, x2=other)
+    g.forward_backward('cosine_similarity', 'eps_big', {'eps': 0.5}, cs, x1=g.randn((3, 4), 0.1), x2=g.randn((3, 4)))
+
+
 # ---------------------------------------------------------------------------
 
 def generate(out_dir, ops):
