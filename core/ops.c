@@ -484,11 +484,14 @@ nnrt_status nnrt_op_run(nnrt_op op, const void *params, nnrt_tensor *const *inpu
     return nnrt_error(NNRT_ERR_UNIMPLEMENTED, "%s: no kernel on %s for this call and NNRT_FALLBACK=error",
                       s->name, nnrt_device_name(dev));
   atomic_fetch_add(&cd->fallbacks[op], 1);
+  /* warned once: a fallback through copies is a performance cliff; one in
+   * place on host memory costs nothing, so it is only logged at info */
+  bool copies = !nnrt_device_is_host_memory(dev);
   if (!atomic_flag_test_and_set(&cd->warned[op]))
-    nnrt_log(mode == FALLBACK_WARN ? NNRT_LOG_WARN : NNRT_LOG_DEBUG,
+    nnrt_log(mode == FALLBACK_WARN && copies ? NNRT_LOG_WARN : mode == FALLBACK_WARN ? NNRT_LOG_INFO : NNRT_LOG_DEBUG,
              "%s: %s has no kernel for this call (%s); running on ref%s", s->name,
              nnrt_device_name(dev), !k ? "op missing" : !dtype_ok ? "dtype" : "declined by supports",
-             nnrt_device_is_host_memory(dev) ? " in place" : " with copies");
+             copies ? " with copies" : " in place");
   return run_fallback(dev, &c, s);
 }
 

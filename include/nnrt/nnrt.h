@@ -264,6 +264,38 @@ NNRT_API nnrt_status nnrt_module_zero_grad(nnrt_module *m);
 NNRT_API size_t nnrt_module_param_count(const nnrt_module *m);
 NNRT_API nnrt_status nnrt_module_param(const nnrt_module *m, size_t i, const char **name,
                                        nnrt_tensor **param, nnrt_tensor **grad);
+/* Saving and loading weights: every parameter and every buffer (running
+ * statistics, num_batches_tracked) of m and its children, by full name as
+ * PyTorch's state_dict names them ("0.weight", "2.running_mean").
+ * Gradients and optimizer state are not saved.
+ *
+ * nnrt_module_save writes path.tmp.* first and renames it over path, so a
+ * failed save leaves an existing file as it was.  nnrt_module_load is
+ * strict, as load_state_dict(strict=True): the file must hold exactly the
+ * module's entries, each with the module's dtype and shape.  It reads and
+ * checks the whole file before writing any tensor, so on any error (no
+ * such file, not a regular file, bad magic or version, truncated or
+ * corrupt data, a missing, extra or duplicate name, a dtype or shape
+ * mismatch) it changes nothing and nnrt_last_error() names the file and
+ * the entry at fault.  NNRT_ERR_NOT_FOUND: no such file; otherwise
+ * NNRT_ERR_INVALID_ARGUMENT for a bad file, NNRT_ERR_RUNTIME for I/O.
+ *
+ * File format, version 1; every integer little-endian:
+ *   magic    8 bytes  "NNRTWTS\0"
+ *   version  u32      1
+ *   count    u32      number of entries
+ *   count entries, in the module's order (own parameters, own buffers,
+ *   then each child's, depth first), each:
+ *     name_len u32     1..255, then name_len bytes of name (no NUL)
+ *     dtype    u32     0 f32, 1 f64, 2 i64 (nnrt_dtype)
+ *     ndim     u32     0..NNRT_MAX_DIMS, then ndim i64 dims, each >= 0
+ *     nbytes   u64     numel * dtype size, then nbytes bytes of data,
+ *                      row-major, little-endian IEEE 754 / two's complement
+ *   crc32    u32      CRC-32 (IEEE 802.3, as zlib's crc32) of every byte
+ *                     before it
+ * and nothing after the checksum. */
+NNRT_API nnrt_status nnrt_module_save(const nnrt_module *m, const char *path);
+NNRT_API nnrt_status nnrt_module_load(nnrt_module *m, const char *path);
 
 /* A loss as a module: op is a loss op (NNRT_OP_cross_entropy, ...), weight
  * its optional class weights (copied).  forward gives the loss; backward
@@ -273,6 +305,18 @@ NNRT_API nnrt_status nnrt_module_loss(nnrt_device *dev, nnrt_op op, const void *
 NNRT_API nnrt_status nnrt_loss_forward(nnrt_module *m, nnrt_tensor *input, nnrt_tensor *target,
                                        nnrt_tensor **loss);
 NNRT_API nnrt_status nnrt_loss_backward(nnrt_module *m, nnrt_tensor **grad_input);
+/* The losses of two inputs (margin_ranking_loss, cosine_embedding_loss):
+ * forward on (input1, input2, target); backward gives both input gradients
+ * (owned by the module, as grad_input above).  nnrt_module_kind names the
+ * PyTorch class of every loss module: "L1Loss", "NLLLoss", ... */
+NNRT_API nnrt_status nnrt_loss_forward2(nnrt_module *m, nnrt_tensor *input1, nnrt_tensor *input2,
+                                        nnrt_tensor *target, nnrt_tensor **loss);
+NNRT_API nnrt_status nnrt_loss_backward2(nnrt_module *m, nnrt_tensor **grad_input1,
+                                         nnrt_tensor **grad_input2);
+/* Sets a constant input of a loss module by its ops.def name ("weight",
+ * "pos_weight" of bce_with_logits, ...): copied; NULL removes it.  Shapes
+ * are checked by the op at the next forward. */
+NNRT_API nnrt_status nnrt_loss_set_tensor(nnrt_module *m, const char *name, nnrt_tensor *t);
 
 /* ---- modules: normalization, vision, dropout, embedding ------------------ */
 /* Embedding's padding_idx = None, the default of the embedding ops: -2^62,
@@ -321,6 +365,128 @@ NNRT_API nnrt_status nnrt_module_embedding(nnrt_device *dev, int64_t num_embeddi
  * nnrt_cosine_similarity (and their _backward). */
 NNRT_API nnrt_status nnrt_module_buffer(const nnrt_module *m, const char *name, nnrt_tensor **buffer);
 
+/* ---- recurrent modules, packed sequences, gradient clipping ---------------- */
+/* A packed batch of variable-length sequences, as torch's PackedSequence.
+ * data (sum of lengths, *): the sequences step by step, at each step those
+ * still running, longest first; batch_sizes (T) i64: how many run at each
+ * step; sorted_indices and unsorted_indices (N) i64: the permutation that
+ * sorted the batch by decreasing length and its inverse, or NULL when it
+ * was packed already sorted (enforce_sorted).  All on one device.  A
+ * sequence may also be filled in by hand, from tensors the caller owns. */
+typedef struct nnrt_packed_sequence {
+  nnrt_tensor *data;
+  nnrt_tensor *batch_sizes;
+  nnrt_tensor *sorted_indices;
+  nnrt_tensor *unsorted_indices;
+} nnrt_packed_sequence;
+
+/* torch.nn.utils.rnn.pack_padded_sequence: input (T, N, *), or (N, T, *)
+ * with batch_first; lengths (N) i64 on input's device, each in [1, T].
+ * enforce_sorted: lengths must be non-increasing; else the batch is sorted
+ * (stably) and the permutation kept.  *out and its tensors are new: free
+ * them with nnrt_packed_sequence_free.  (The op is nnrt_pack_padded_sequence.) */
+NNRT_API nnrt_status nnrt_packed_sequence_from_padded(nnrt_tensor *input, nnrt_tensor *lengths, bool batch_first,
+                                                      bool enforce_sorted, nnrt_packed_sequence **out);
+/* torch.nn.utils.rnn.pad_packed_sequence: *output (T', N, *), or (N, T', *)
+ * with batch_first, T' = max(total_length, T) (total_length -1: T), holding
+ * padding_value past each sequence's end, sequences in the original order;
+ * *lengths (N) i64 likewise (lengths may be NULL: not wanted).  New
+ * tensors the caller frees. */
+NNRT_API nnrt_status nnrt_packed_sequence_to_padded(const nnrt_packed_sequence *seq, bool batch_first,
+                                                    double padding_value, int64_t total_length,
+                                                    nnrt_tensor **output, nnrt_tensor **lengths);
+/* Frees a sequence made by nnrt_packed_sequence_from_padded and its tensors. */
+NNRT_API void nnrt_packed_sequence_free(nnrt_packed_sequence *seq);
+
+/* RNN, LSTM, GRU as torch.nn's.  params: the layer op's params (input_size,
+ * hidden_size, num_layers, bias, batch_first, dropout, bidirectional and,
+ * for RNN, nonlinearity; `training` and `seed` are the module's business:
+ * train/eval, and a new dropout seed drawn from `seed` for every training
+ * forward).  Parameters have PyTorch's names, shapes and order, per layer
+ * k (and _reverse direction): weight_ih_l{k} (G*hidden, in_k),
+ * weight_hh_l{k} (G*hidden, hidden), bias_ih_l{k}, bias_hh_l{k} (G*hidden),
+ * G = 1, 4, 3; in_0 = input_size, in_k = D*hidden_size.  Initialised
+ * U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)) from seed; load PyTorch's
+ * values by name with nnrt_module_param_by_name.  Each forward copies them
+ * into the op's ONE flat `weights` tensor, laid out as PyTorch's
+ * _flat_weights: for each layer, for each direction (forward, reverse):
+ * weight_ih, weight_hh, bias_ih, bias_hh, each row-major, back to back (no
+ * biases when bias=false); backward adds the flat gradient back into each
+ * parameter's gradient.  The ops rnn/lstm/gru can be called directly with
+ * such a tensor (their workspace output is what their backward needs).
+ * nnrt_module_forward/backward work too: input only, zero initial state,
+ * the output (and its gradient) only. */
+NNRT_API nnrt_status nnrt_module_rnn(nnrt_device *dev, const nnrt_rnn_params *params, uint64_t seed,
+                                     nnrt_module **out);
+NNRT_API nnrt_status nnrt_module_lstm(nnrt_device *dev, const nnrt_lstm_params *params, uint64_t seed,
+                                      nnrt_module **out);
+NNRT_API nnrt_status nnrt_module_gru(nnrt_device *dev, const nnrt_gru_params *params, uint64_t seed,
+                                     nnrt_module **out);
+/* The full forward of RNN, LSTM, GRU on a padded input (T, N, in), (N, T,
+ * in) with batch_first, or unbatched (T, in).  h0, c0 (c0: LSTM only):
+ * (L*D, N, hidden) or (L*D, hidden), NULL for zeros.  Results are owned by
+ * the module, valid until its next forward: *output like the op's, *h_n,
+ * *c_n (LSTM; each pointer may be NULL: not wanted).  input, h0 and c0 are
+ * borrowed until the backward. */
+NNRT_API nnrt_status nnrt_module_rnn_forward(nnrt_module *m, nnrt_tensor *input, nnrt_tensor *h0, nnrt_tensor *c0,
+                                             nnrt_tensor **output, nnrt_tensor **h_n, nnrt_tensor **c_n);
+/* The same on a packed sequence (borrowed until the backward): *output is
+ * a packed sequence owned by the module, its data the output rows and its
+ * other tensors input's.  h0, c0 and h_n, c_n are in the original batch
+ * order, as PyTorch's. */
+NNRT_API nnrt_status nnrt_module_rnn_forward_packed(nnrt_module *m, const nnrt_packed_sequence *input,
+                                                    nnrt_tensor *h0, nnrt_tensor *c0,
+                                                    const nnrt_packed_sequence **output, nnrt_tensor **h_n,
+                                                    nnrt_tensor **c_n);
+/* Backward through time of the last forward: grad_output (the output's
+ * shape; for packed input, that of the output's data), grad_h_n, grad_c_n,
+ * each NULL for zeros.  Gives the module-owned *grad_input (of the input,
+ * or of the packed data), *grad_h0, *grad_c0 (each pointer may be NULL)
+ * and ACCUMULATES every parameter's gradient. */
+NNRT_API nnrt_status nnrt_module_rnn_backward(nnrt_module *m, nnrt_tensor *grad_output, nnrt_tensor *grad_h_n,
+                                              nnrt_tensor *grad_c_n, nnrt_tensor **grad_input,
+                                              nnrt_tensor **grad_h0, nnrt_tensor **grad_c0);
+
+/* RNNCell, LSTMCell, GRUCell: parameters weight_ih (G*hidden, input_size),
+ * weight_hh (G*hidden, hidden), bias_ih, bias_hh (G*hidden), initialised
+ * as the layers.  params of RNNCell: nonlinearity (NULL: tanh). */
+NNRT_API nnrt_status nnrt_module_rnn_cell(nnrt_device *dev, int64_t input_size, int64_t hidden_size, bool bias,
+                                          const nnrt_rnn_cell_params *params, uint64_t seed, nnrt_module **out);
+NNRT_API nnrt_status nnrt_module_lstm_cell(nnrt_device *dev, int64_t input_size, int64_t hidden_size, bool bias,
+                                           uint64_t seed, nnrt_module **out);
+NNRT_API nnrt_status nnrt_module_gru_cell(nnrt_device *dev, int64_t input_size, int64_t hidden_size, bool bias,
+                                          uint64_t seed, nnrt_module **out);
+/* One step: input (N, in) or (in); hx, cx (cx: LSTMCell only) (N, hidden)
+ * or (hidden), NULL for zeros.  *h (and *c for LSTMCell; may be NULL) are
+ * owned by the module.  nnrt_module_forward is this with zero state. */
+NNRT_API nnrt_status nnrt_module_cell_forward(nnrt_module *m, nnrt_tensor *input, nnrt_tensor *hx, nnrt_tensor *cx,
+                                              nnrt_tensor **h, nnrt_tensor **c);
+/* Backward of the last step: grad_h, grad_c (LSTMCell) NULL for zeros;
+ * module-owned *grad_input, *grad_hx, *grad_cx (pointers may be NULL);
+ * parameter gradients ACCUMULATE. */
+NNRT_API nnrt_status nnrt_module_cell_backward(nnrt_module *m, nnrt_tensor *grad_h, nnrt_tensor *grad_c,
+                                               nnrt_tensor **grad_input, nnrt_tensor **grad_hx,
+                                               nnrt_tensor **grad_cx);
+
+/* The parameter named name ("weight_ih_l0", "0.bias" in a Sequential) and
+ * its gradient (either pointer may be NULL); NNRT_ERR_NOT_FOUND if none. */
+NNRT_API nnrt_status nnrt_module_param_by_name(const nnrt_module *m, const char *name, nnrt_tensor **param,
+                                               nnrt_tensor **grad);
+
+/* torch.nn.utils.clip_grad_norm_ (1.13): the norm_type-norm (> 0, or
+ * INFINITY for max |g|) of all gradients of m as if concatenated; when
+ * max_norm / (total + 1e-6) < 1 every gradient is scaled by it, in place,
+ * on its own device (ops norm_p and mul_scalar: nothing but the per-tensor
+ * norms is read to the host).  *total_norm (may be NULL) gets the total.
+ * error_if_nonfinite: a NaN or infinite total is an error and nothing is
+ * scaled; else the gradients are scaled by the NaN or 0 coefficient, as
+ * PyTorch does. */
+NNRT_API nnrt_status nnrt_clip_grad_norm(nnrt_module *m, double max_norm, double norm_type, bool error_if_nonfinite,
+                                         double *total_norm);
+/* The same over n gradient tensors (NULL entries skipped), on any devices. */
+NNRT_API nnrt_status nnrt_clip_grad_norm_tensors(nnrt_tensor *const *grads, size_t n, double max_norm,
+                                                 double norm_type, bool error_if_nonfinite, double *total_norm);
+
 /* ---- optimizers ------------------------------------------------------------- */
 /* torch.optim.SGD over every parameter of a module, momentum buffers kept
  * by the optimizer (params: lr, momentum, dampening, weight_decay,
@@ -328,7 +494,17 @@ NNRT_API nnrt_status nnrt_module_buffer(const nnrt_module *m, const char *name, 
 typedef struct nnrt_optimizer nnrt_optimizer;
 NNRT_API nnrt_status nnrt_optimizer_sgd(nnrt_module *m, const nnrt_sgd_step_params *params,
                                         nnrt_optimizer **out);
-/* One step over every parameter, from the gradients as they stand. */
+/* torch.optim.Adam over every parameter of a module (params: lr, beta1,
+ * beta2, eps, weight_decay, amsgrad, maximize; NULL: PyTorch's defaults
+ * lr 1e-3, betas (0.9, 0.999), eps 1e-8).  The optimizer keeps exp_avg,
+ * exp_avg_sq (and max_exp_avg_sq with amsgrad) per parameter, starting at
+ * zeros, and counts the steps itself: params->step is ignored.  Bad
+ * hyper-parameters are refused here.  The module must outlive it. */
+NNRT_API nnrt_status nnrt_optimizer_adam(nnrt_module *m, const nnrt_adam_step_params *params,
+                                         nnrt_optimizer **out);
+/* One step over every parameter, from the gradients as they stand (SGD or
+ * Adam).  The module must have the parameters it had when the optimizer
+ * was made. */
 NNRT_API nnrt_status nnrt_optimizer_step(nnrt_optimizer *opt);
 NNRT_API void nnrt_optimizer_free(nnrt_optimizer *opt);
 

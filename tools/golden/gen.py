@@ -676,6 +676,51 @@ def sgd(g):
             g.case('sgd_step.%s.%s' % (tag, name), 'sgd_step', q, {'grad': gr}, out, upd)
 
 
+@family
+def adam(g):
+    """torch.optim.Adam run for five steps; the cases are steps 1, 2 and 5.
+    After each step the parameter and state are rounded to float32 in
+    place, so every case starts from float32-exact values (the expected
+    values are PyTorch's float64 results before that rounding).  The
+    amsgrad runs let the gradients shrink, so that max_exp_avg_sq keeps an
+    earlier, larger exp_avg_sq; tiny_grad makes eps matter."""
+    shape = (3, 4)
+    flat, shrink = (1.0,) * 5, (3.0, 1.0, 0.3, 0.1, 0.03)
+    configs = (('default', {}, flat),
+               ('weight_decay', dict(lr=0.01, weight_decay=0.1), flat),
+               ('amsgrad', dict(lr=0.01, amsgrad=True), shrink),
+               ('amsgrad.weight_decay', dict(lr=0.005, betas=(0.8, 0.99), weight_decay=0.05, amsgrad=True), shrink),
+               ('betas.eps', dict(lr=0.1, betas=(0.5, 0.9), eps=1e-3), flat),
+               ('maximize', dict(lr=0.01, weight_decay=0.01, maximize=True), flat),
+               ('tiny_grad', dict(lr=0.01), (1e-7,) * 5))
+    for tag, cfg, scales in configs:
+        param = torch.tensor(g.randn(shape), requires_grad=True)
+        opt = torch.optim.Adam([param], **cfg)
+        q = {k: v for k, v in cfg.items() if k != 'betas'}
+        if 'betas' in cfg:
+            q['beta1'], q['beta2'] = cfg['betas']
+        names = ['exp_avg', 'exp_avg_sq'] + (['max_exp_avg_sq'] if cfg.get('amsgrad') else [])
+        for step, scale in enumerate(scales, 1):
+            gr = g.randn(shape, scale)
+            st = opt.state[param]
+            upd = {'param': param.detach().clone().numpy()}
+            upd.update({n: st[n].clone().numpy() if n in st else np.zeros(shape) for n in names})
+            param.grad = torch.tensor(gr)
+            opt.step()
+            out = {'param': param.detach().clone().numpy()}
+            out.update({n: st[n].clone().numpy() for n in names})
+            if step in (1, 2, 5):
+                g.case('adam_step.%s.step%d' % (tag, step), 'adam_step', dict(q, step=step), {'grad': gr}, out, upd)
+            if tag == 'default' and step == 2:
+                # without amsgrad a given max_exp_avg_sq is left alone
+                junk = g.randn(shape, 10.0)
+                g.case('adam_step.default.unused_max.step2', 'adam_step', dict(q, step=step), {'grad': gr},
+                       dict(out, max_exp_avg_sq=junk), dict(upd, max_exp_avg_sq=junk))
+            with torch.no_grad():
+                for t in [param] + [st[n] for n in names]:
+                    t.copy_(torch.tensor(g.f32(t.detach().numpy())))
+
+
 PADDING_IDX_NONE = -(1 << 62)  # NNRT_PADDING_IDX_NONE: embedding's padding_idx=None
 
 
@@ -893,6 +938,169 @@ def dropout_embedding_distance(g):
     other = g.f32(np.array([[1e-9, 3e-9, 1e-9], [1.0, 2.0, 3.0], [2e-9, 0.0, 1e-9]]))
     g.forward_backward('cosine_similarity', 'tiny', {'eps': 1e-8}, cs, x1=tiny, x2=other)
     g.forward_backward('cosine_similarity', 'eps_big', {'eps': 0.5}, cs, x1=g.randn((3, 4), 0.1), x2=g.randn((3, 4)))
+
+
+@family
+def losses(g):
+    """Every loss but cross_entropy (its own family): each reduction, and
+    each option that changes a formula.  Inputs keep away from the kinks of
+    the piecewise losses so that float32 and float64 take the same branch."""
+    REDS = ('none', 'mean', 'sum')
+
+    def run(op, tag, fn, params=None, reds=REDS, **inputs):
+        for red in reds:
+            g.forward_backward(op, '%s.%s' % (tag, red), dict(params or {}, reduction=red), fn, **inputs)
+
+    def signs(shape):
+        return g.f32(np.where(g.rng.uniform(size=shape) < 0.5, -1.0, 1.0))
+
+    # -- elementwise, (input, target)
+    x, t = g.randn((3, 4)), g.randn((3, 4))
+    run('l1_loss', 'd2', lambda p, input, target: F.l1_loss(input, target, reduction=p['reduction']),
+        input=x, target=t)
+    run('mse_loss', 'd2', lambda p, input, target: F.mse_loss(input, target, reduction=p['reduction']),
+        input=x, target=t)
+    x3 = g.randn((2, 3, 4))
+    run('l1_loss', 'd3', lambda p, input, target: F.l1_loss(input, target, reduction=p['reduction']),
+        input=x3, target=g.randn((2, 3, 4)))
+    run('mse_loss', 'scalar', lambda p, input, target: F.mse_loss(input, target, reduction=p['reduction']),
+        input=g.f32(0.75), target=g.f32(-0.5))
+    # mean over no element: NaN; sum: 0
+    run('mse_loss', 'empty', lambda p, input, target: F.mse_loss(input, target, reduction=p['reduction']),
+        input=np.zeros((0, 3)), target=np.zeros((0, 3)))
+    for beta in (1.0, 0.5, 0.0):
+        d = g.avoid(g.randn((3, 4), 2.0), [-beta, 0.0, beta])
+        run('smooth_l1_loss', 'beta_%s' % fmt_value(beta),
+            lambda p, input, target: F.smooth_l1_loss(input, target, reduction=p['reduction'], beta=p['beta']),
+            {'beta': beta}, input=x, target=g.f32(x - d))
+    s = signs((3, 4))
+    run('soft_margin_loss', 'd2', lambda p, input, target: F.soft_margin_loss(input, target, reduction=p['reduction']),
+        input=g.randn((3, 4), 2.0), target=s)
+    for margin in (1.0, 0.5):
+        run('hinge_embedding_loss', 'margin_%s' % fmt_value(margin),
+            lambda p, input, target: F.hinge_embedding_loss(input, target, margin=p['margin'], reduction=p['reduction']),
+            {'margin': margin}, input=g.avoid(g.randn((3, 4), 2.0), [margin]), target=s)
+
+    # -- kl_div: log_target and batchmean
+    lp = g.f32(torch.log_softmax(torch.tensor(g.randn((3, 5))), 1).numpy())
+    prob = g.rand((3, 5), 0.0, 1.0)
+    prob[0, 1] = prob[2, 3] = 0.0  # target 0 contributes 0
+    logt = g.randn((3, 5))
+    import warnings
+    with warnings.catch_warnings():  # PyTorch 1.13 warns that kl_div's 'mean' is not 'batchmean'
+        warnings.simplefilter('ignore', UserWarning)
+        for lt, tgt in ((False, prob), (True, logt)):
+            run('kl_div', 'log_target_%s' % fmt_value(lt),
+                lambda p, input, target: F.kl_div(input, target, reduction=p['reduction'], log_target=p['log_target']),
+                {'log_target': lt}, reds=REDS + ('batchmean',), input=lp, target=tgt)
+
+    # -- bce_loss: weights; inputs exactly 0 and 1 (logs clamped at -100)
+    bfn = lambda p, input, target, weight=None: F.binary_cross_entropy(input, target, weight, reduction=p['reduction'])
+    pr, tr = g.rand((3, 4), 0.05, 0.95), g.rand((3, 4))
+    run('bce_loss', 'plain', bfn, input=pr, target=tr)
+    run('bce_loss', 'weight_last_dim', bfn, input=pr, target=tr, weight=g.rand((4,), 0.2, 2.0))
+    run('bce_loss', 'weight_full', bfn, input=pr, target=tr, weight=g.rand((3, 4), 0.2, 2.0))
+    p01 = g.f32([[0.0, 1.0, 0.0, 1.0], [0.0, 1.0, 0.5, 1e-3]])
+    t01 = g.f32([[0.25, 0.75, 0.0, 1.0], [1.0, 0.0, 1.0, 0.5]])
+    run('bce_loss', 'clamp', bfn, input=p01, target=t01)
+
+    # -- bce_with_logits: weight, pos_weight, |x| up to 1e4
+    lfn = lambda p, input, target, weight=None, pos_weight=None: F.binary_cross_entropy_with_logits(
+        input, target, weight, reduction=p['reduction'], pos_weight=pos_weight)
+    xl = g.randn((3, 4), 3.0)
+    run('bce_with_logits', 'plain', lfn, input=xl, target=tr)
+    run('bce_with_logits', 'weight', lfn, input=xl, target=tr, weight=g.rand((4,), 0.2, 2.0))
+    run('bce_with_logits', 'pos_weight', lfn, input=xl, target=tr, pos_weight=g.rand((4,), 0.2, 3.0))
+    run('bce_with_logits', 'weight.pos_weight', lfn, input=xl, target=tr, weight=g.rand((3, 4), 0.2, 2.0),
+        pos_weight=g.rand((4,), 0.2, 3.0))
+    xe = g.f32([[1e4, -1e4, 1e4, -1e4], [1e3, -1e3, 50.0, -50.0]])
+    te = g.f32([[0.0, 1.0, 0.25, 0.75], [1.0, 0.0, 0.5, 0.5]])
+    run('bce_with_logits', 'extreme', lfn, input=xe, target=te)
+    run('bce_with_logits', 'extreme.pos_weight', lfn, input=xe, target=te, pos_weight=g.f32([0.5, 2.0, 3.0, 1.0]))
+
+    # -- margin_ranking: (input1, input2, target), kinks at target*(x1-x2) = margin
+    for margin in (0.0, 0.5):
+        x1, y = g.randn((6,)), signs((6,))
+        d = g.avoid(g.randn((6,)), [-margin, margin])
+        run('margin_ranking_loss', 'margin_%s' % fmt_value(margin),
+            lambda p, input1, input2, target: F.margin_ranking_loss(input1, input2, target, margin=p['margin'],
+                                                                    reduction=p['reduction']),
+            {'margin': margin}, input1=x1, input2=g.f32(x1 - d), target=y)
+
+    # -- multilabel_soft_margin: weight, (..., C) inputs
+    mfn = lambda p, input, target, weight=None: F.multilabel_soft_margin_loss(input, target, weight,
+                                                                              reduction=p['reduction'])
+    tb = g.f32(g.rng.integers(0, 2, (3, 5)))
+    run('multilabel_soft_margin_loss', 'plain', mfn, input=g.randn((3, 5), 2.0), target=tb)
+    run('multilabel_soft_margin_loss', 'weight', mfn, input=g.randn((3, 5), 2.0), target=tb,
+        weight=g.rand((5,), 0.2, 2.0))
+    run('multilabel_soft_margin_loss', 'd3.soft', mfn, input=g.randn((2, 3, 4), 2.0), target=g.rand((2, 3, 4)))
+    run('multilabel_soft_margin_loss', 'd1', mfn, input=g.randn((5,), 2.0), target=tb[0])
+
+    # -- cosine_embedding: margins, (N, D) and (D)
+    cfn = lambda p, input1, input2, target: F.cosine_embedding_loss(input1, input2, target, margin=p['margin'],
+                                                                    reduction=p['reduction'])
+    c1, c2 = g.randn((6, 4)), g.randn((6, 4))
+    cy = g.f32([1.0, -1.0, 1.0, -1.0, -1.0, 1.0])
+    for margin in (0.0, 0.3, -0.5):
+        run('cosine_embedding_loss', 'margin_%s' % fmt_value(margin), cfn, {'margin': margin},
+            input1=c1, input2=c2, target=cy)
+    run('cosine_embedding_loss', 'd1', cfn, {'margin': -0.5}, input1=c1[0], input2=c2[0], target=g.f32(-1.0))
+
+    # -- multi_margin: p 1 and 2, margin, weight, (C) input
+    def mmfn(p, input, target, weight=None):
+        return F.multi_margin_loss(input, target, p=p['p'], margin=p['margin'], weight=weight, reduction=p['reduction'])
+    xm, tm, wm = g.randn((5, 4)), g.randint(0, 4, (5,)), g.rand((4,), 0.2, 2.0)
+    for pp in (1, 2):
+        for margin in (1.0, 0.5):
+            run('multi_margin_loss', 'p_%d.margin_%s' % (pp, fmt_value(margin)), mmfn, {'p': pp, 'margin': margin},
+                input=xm, target=tm)
+        run('multi_margin_loss', 'p_%d.weight' % pp, mmfn, {'p': pp}, input=xm, target=tm, weight=wm)
+        run('multi_margin_loss', 'p_%d.d1' % pp, mmfn, {'p': pp}, input=xm[0], target=np.array(2, dtype=np.int64))
+
+    # -- multilabel_margin: lists ended by the first -1 (what follows is ignored)
+    mlfn = lambda p, input, target: F.multilabel_margin_loss(input, target, reduction=p['reduction'])
+    xml = g.randn((5, 4))
+    tml = np.array([[3, 0, -1, 1],    # ended early; the 1 after -1 is not a target
+                    [2, -1, -1, -1],
+                    [-1, 2, 3, 0],    # empty list
+                    [0, 1, 2, 3],     # every class: no non-target
+                    [1, 1, -1, 2]],   # a repeat counts twice
+                   dtype=np.int64)
+    run('multilabel_margin_loss', 'd2', mlfn, input=xml, target=tml)
+    run('multilabel_margin_loss', 'd1', mlfn, input=xml[0], target=tml[4])
+
+    # -- nll_loss: weight, ignore_index, (C), (N, C, d1), (N, C, H, W) = NLLLoss2d
+    def nfn(p, input, target, weight=None):
+        return F.nll_loss(input, target, weight, ignore_index=p['ignore_index'], reduction=p['reduction'])
+    N, C = 5, 4
+    xn = g.f32(torch.log_softmax(torch.tensor(g.randn((N, C), 2.0)), 1).numpy())
+    tn, wn = g.randint(0, C, (N,)), g.rand((C,), 0.2, 2.0)
+    ti = tn.copy()
+    ti[[1, 3]] = -100
+    run('nll_loss', 'plain', nfn, input=xn, target=tn)
+    run('nll_loss', 'weight', nfn, input=xn, target=tn, weight=wn)
+    run('nll_loss', 'ignore.weight', nfn, input=xn, target=ti, weight=wn)
+    tc = tn.copy()
+    tc[[0, 2]] = 1
+    run('nll_loss', 'ignore_class_1', nfn, {'ignore_index': 1}, input=xn, target=tc, weight=wn)
+    run('nll_loss', 'd1', nfn, input=xn[0], target=np.array(3, dtype=np.int64), weight=wn)
+    run('nll_loss', 'kdim1', nfn, input=g.randn((2, 3, 4)), target=g.randint(0, 3, (2, 4)))
+    t2d = g.randint(0, 3, (2, 3, 2))
+    t2d[0, 1, 1] = -100
+    run('nll_loss', 'nll2d.ignore.weight', nfn, input=g.randn((2, 3, 3, 2)), target=t2d, weight=g.rand((3,), 0.2, 2.0))
+    # every target ignored: mean 0/0 = NaN, sum 0, gradients 0
+    run('nll_loss', 'all_ignored', nfn, input=xn, target=np.full((N,), -100, dtype=np.int64))
+    run('nll_loss', 'all_ignored.weight', nfn, input=xn, target=np.full((N,), -100, dtype=np.int64), weight=wn)
+
+
+@family
+def rnn(g):
+    """Recurrent ops, packing and the clip_grad_norm utilities: long enough
+    for a file of their own, tools/golden/rnn_golden.py."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import rnn_golden
+    rnn_golden.cases(g)
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,372 @@
+/* tests/test_losses.c - what the generic tests (golden fixtures, gradient
+ * check, bad inputs) do not cover for the losses: the target, weight and
+ * param checks (an error naming the offending index, value or shape, and
+ * nothing written), the checks PyTorch does not make (so neither do we),
+ * float32 reductions over 10^7 elements, and losses used as modules, with
+ * one and with two inputs.  Expected module values are PyTorch 1.13's
+ * (torch.nn.*Loss in float64, printed to 17 digits). */
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+#include <nnrt/nnrt.h>
+
+static nnrt_device *ref(void) {
+  nnrt_device *d;
+  cr_assert_eq(nnrt_device_get("ref", &d), NNRT_OK, "%s", nnrt_last_error());
+  return d;
+}
+
+/* A tensor of dtype dt and shape dims (ndim of them) holding vals (doubles,
+ * or int64 for NNRT_I64); vals NULL: zeros. */
+static nnrt_tensor *mk(nnrt_dtype dt, int ndim, const int64_t *dims, const void *vals) {
+  nnrt_tensor *t;
+  cr_assert_eq(nnrt_tensor_new(ref(), dt, ndim, dims, &t), NNRT_OK, "%s", nnrt_last_error());
+  int64_t n = nnrt_tensor_numel(t);
+  if (vals && dt == NNRT_I64) cr_assert_eq(nnrt_tensor_write(t, vals, (size_t)n * 8), NNRT_OK);
+  if (vals && dt == NNRT_F64) cr_assert_eq(nnrt_tensor_write(t, vals, (size_t)n * 8), NNRT_OK);
+  if (vals && dt == NNRT_F32) {
+    float *f = malloc(sizeof *f * (size_t)(n ? n : 1));
+    for (int64_t i = 0; i < n; i++) f[i] = (float)((const double *)vals)[i];
+    cr_assert_eq(nnrt_tensor_write(t, f, (size_t)n * 4), NNRT_OK);
+    free(f);
+  }
+  return t;
+}
+
+#define D(...) ((const int64_t[]){__VA_ARGS__})
+#define V(...) ((const double[]){__VA_ARGS__})
+#define I(...) ((const int64_t[]){__VA_ARGS__})
+
+/* Runs op expecting failure; the message must contain each of the NULL-
+ * ended strings, and every output must keep the sentinel it was filled with. */
+static void expect_error(nnrt_op op, const void *params, nnrt_tensor *const *in, nnrt_tensor *const *out, int n_out,
+                         ...) {
+  for (int i = 0; i < n_out; i++)
+    if (out[i]) nnrt_tensor_fill(out[i], 12345.0);
+  nnrt_status st = nnrt_op_run(op, params, in, out);
+  cr_assert_eq(st, NNRT_ERR_INVALID_ARGUMENT, "%s: expected an error, got %s", nnrt_op_name(op), nnrt_status_str(st));
+  const char *msg = nnrt_last_error();
+  cr_expect(strstr(msg, nnrt_op_name(op)) != NULL, "message does not name the op: %s", msg);
+  va_list ap;
+  va_start(ap, n_out);
+  for (const char *s; (s = va_arg(ap, const char *));)
+    cr_expect(strstr(msg, s) != NULL, "message lacks '%s': %s", s, msg);
+  va_end(ap);
+  for (int i = 0; i < n_out; i++) {
+    if (!out[i]) continue;
+    int64_t n = nnrt_tensor_numel(out[i]);
+    bool f64 = nnrt_tensor_dtype(out[i]) == NNRT_F64;
+    double *v = malloc(sizeof *v * (size_t)(n ? n : 1));
+    cr_assert_eq(nnrt_tensor_read(out[i], v, (size_t)n * (f64 ? 8 : 4)), NNRT_OK, "%s", nnrt_last_error());
+    for (int64_t e = 0; e < n; e++) {
+      double got = f64 ? v[e] : ((const float *)v)[e];
+      cr_expect_eq(got, 12345.0, "%s wrote output %d[%lld] on error", nnrt_op_name(op), i, (long long)e);
+    }
+    free(v);
+  }
+}
+
+static void free_all(nnrt_tensor **t, int n) {
+  for (int i = 0; i < n; i++) nnrt_tensor_free(t[i]);
+}
+
+/* ---- class targets ---- */
+Test(losses, nll_target_out_of_range_named) {
+  nnrt_tensor *x = mk(NNRT_F32, 2, D(3, 4), NULL), *y = mk(NNRT_F32, 0, NULL, NULL);
+  nnrt_tensor *t = mk(NNRT_I64, 1, D(3), I(0, 3, 4));
+  nnrt_tensor *in[] = {x, t, NULL}, *out[] = {y};
+  expect_error(NNRT_OP_nll_loss, NULL, in, out, 1, "target[2]=4", "[0, 4)", NULL);
+  nnrt_tensor_write(t, I(0, -3, 1), 24);
+  expect_error(NNRT_OP_nll_loss, NULL, in, out, 1, "target[1]=-3", NULL);
+  /* ignore_index itself is fine, wherever it lies */
+  nnrt_nll_loss_params p;
+  nnrt_params_init(NNRT_OP_nll_loss, &p);
+  p.ignore_index = -3;
+  cr_expect_eq(nnrt_op_run(NNRT_OP_nll_loss, &p, in, out), NNRT_OK, "%s", nnrt_last_error());
+  /* the backward checks its targets too */
+  nnrt_tensor *gy = mk(NNRT_F32, 0, NULL, V(1)), *gx = mk(NNRT_F32, 2, D(3, 4), NULL);
+  nnrt_tensor *bin[] = {gy, x, t, NULL}, *bout[] = {gx};
+  expect_error(NNRT_OP_nll_loss_backward, NULL, bin, bout, 1, "target[1]=-3", NULL);
+  nnrt_tensor *all[] = {x, y, t, gy, gx};
+  free_all(all, 5);
+}
+
+Test(losses, nll_weight_and_shapes) {
+  nnrt_tensor *x = mk(NNRT_F32, 4, D(2, 3, 4, 5), NULL), *y = mk(NNRT_F32, 0, NULL, NULL);
+  nnrt_tensor *t = mk(NNRT_I64, 3, D(2, 4, 5), NULL), *w = mk(NNRT_F32, 1, D(4), NULL);
+  nnrt_tensor *in[] = {x, t, w}, *out[] = {y};
+  expect_error(NNRT_OP_nll_loss, NULL, in, out, 1, "weight", "(3)", "[4]", NULL);
+  nnrt_tensor *t2 = mk(NNRT_I64, 3, D(2, 5, 4), NULL);
+  nnrt_tensor *in2[] = {x, t2, NULL};
+  expect_error(NNRT_OP_nll_loss, NULL, in2, out, 1, "[2,5,4]", "[2,3,4,5]", NULL);
+  nnrt_tensor *all[] = {x, y, t, w, t2};
+  free_all(all, 5);
+}
+
+Test(losses, multi_margin_checks) {
+  nnrt_tensor *x = mk(NNRT_F32, 2, D(2, 5), NULL), *y = mk(NNRT_F32, 0, NULL, NULL);
+  nnrt_tensor *t = mk(NNRT_I64, 1, D(2), I(1, 5)), *w = mk(NNRT_F32, 1, D(4), NULL);
+  nnrt_tensor *in[] = {x, t, NULL}, *out[] = {y};
+  expect_error(NNRT_OP_multi_margin_loss, NULL, in, out, 1, "target[1]=5", "[0, 5)", NULL);
+  nnrt_tensor_write(t, I(1, 2), 16);
+  /* PyTorch 1.13 reads weight[target] without checking its length: we do */
+  nnrt_tensor *inw[] = {x, t, w};
+  expect_error(NNRT_OP_multi_margin_loss, NULL, inw, out, 1, "weight", "(5)", NULL);
+  nnrt_multi_margin_loss_params p;
+  nnrt_params_init(NNRT_OP_multi_margin_loss, &p);
+  p.p = 3;
+  expect_error(NNRT_OP_multi_margin_loss, &p, in, out, 1, "p=3", NULL);
+  nnrt_tensor *all[] = {x, y, t, w};
+  free_all(all, 4);
+}
+
+Test(losses, multilabel_margin_targets) {
+  nnrt_tensor *x = mk(NNRT_F32, 2, D(2, 3), NULL), *y = mk(NNRT_F32, 1, D(2), NULL);
+  nnrt_tensor *t = mk(NNRT_I64, 2, D(2, 3), I(0, -1, 1, 2, -2, 0));
+  nnrt_multilabel_margin_loss_params p;
+  nnrt_params_init(NNRT_OP_multilabel_margin_loss, &p);
+  p.reduction = 0;
+  nnrt_tensor *in[] = {x, t}, *out[] = {y};
+  expect_error(NNRT_OP_multilabel_margin_loss, &p, in, out, 1, "target[4]=-2", "[-1, 3)", NULL);
+  /* entries after the ending -1 are checked too, as PyTorch does */
+  nnrt_tensor_write(t, I(0, -1, 3, 2, -1, 0), 48);
+  expect_error(NNRT_OP_multilabel_margin_loss, &p, in, out, 1, "target[2]=3", NULL);
+  nnrt_tensor_write(t, I(0, -1, 2, 2, -1, 0), 48);
+  cr_expect_eq(nnrt_op_run(NNRT_OP_multilabel_margin_loss, &p, in, out), NNRT_OK, "%s", nnrt_last_error());
+  nnrt_tensor *all[] = {x, y, t};
+  free_all(all, 3);
+}
+
+/* ---- elementwise ---- */
+Test(losses, same_shape_required) {
+  nnrt_tensor *x = mk(NNRT_F32, 2, D(3, 4), NULL), *t = mk(NNRT_F32, 1, D(4), NULL), *y = mk(NNRT_F32, 0, NULL, NULL);
+  nnrt_tensor *in[] = {x, t}, *out[] = {y};
+  /* PyTorch broadcasts mse/l1 targets with a warning; we refuse and say so */
+  expect_error(NNRT_OP_mse_loss, NULL, in, out, 1, "target", "[4]", "[3,4]", "no broadcasting", NULL);
+  expect_error(NNRT_OP_l1_loss, NULL, in, out, 1, "no broadcasting", NULL);
+  nnrt_tensor *x2 = mk(NNRT_F32, 2, D(4, 3), NULL), *t3 = mk(NNRT_F32, 2, D(3, 4), NULL);
+  nnrt_tensor *in3[] = {x, x2, t3};
+  expect_error(NNRT_OP_margin_ranking_loss, NULL, in3, out, 1, "input2", "[4,3]", NULL);
+  nnrt_tensor *all[] = {x, t, y, x2, t3};
+  free_all(all, 5);
+}
+
+Test(losses, bce_input_range_and_weights) {
+  nnrt_tensor *x = mk(NNRT_F32, 2, D(2, 3), V(0.1, 0.2, 0.3, 1.5, 0.5, 0.5)), *t = mk(NNRT_F32, 2, D(2, 3), NULL);
+  nnrt_tensor *y = mk(NNRT_F32, 0, NULL, NULL);
+  nnrt_tensor *in[] = {x, t, NULL}, *out[] = {y};
+  expect_error(NNRT_OP_bce_loss, NULL, in, out, 1, "input[3]=1.5", "[0, 1]", NULL);
+  nnrt_tensor_write(x, (const float[]){0.1f, 0.2f, NAN, 0.5f, 0.5f, 0.5f}, 24);
+  expect_error(NNRT_OP_bce_loss, NULL, in, out, 1, "input[2]=nan", NULL);
+  /* the target is not checked, as in PyTorch 1.13: -(2 log 0.5 - log 0.5) */
+  nnrt_tensor_write(x, (const float[]){0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f}, 24);
+  nnrt_tensor_fill(t, 2.0);
+  cr_assert_eq(nnrt_op_run(NNRT_OP_bce_loss, NULL, in, out), NNRT_OK, "%s", nnrt_last_error());
+  float v;
+  nnrt_tensor_read(y, &v, 4);
+  cr_expect_float_eq(v, (float)log(2.0), 1e-6);
+  /* weights: input's shape, or 1-d of the last dim; nothing else */
+  nnrt_tensor *w2 = mk(NNRT_F32, 1, D(2), NULL), *wc = mk(NNRT_F32, 2, D(2, 1), NULL), *w3 = mk(NNRT_F32, 1, D(3), NULL);
+  nnrt_tensor *inw[] = {x, t, w2};
+  expect_error(NNRT_OP_bce_loss, NULL, inw, out, 1, "weight", "[2]", "(3)", NULL);
+  inw[2] = wc;
+  expect_error(NNRT_OP_bce_loss, NULL, inw, out, 1, "weight", "[2,1]", NULL);
+  inw[2] = w3;
+  cr_expect_eq(nnrt_op_run(NNRT_OP_bce_loss, NULL, inw, out), NNRT_OK, "%s", nnrt_last_error());
+  nnrt_tensor *inl[] = {x, t, NULL, w2}, *inl_ok[] = {x, t, NULL, w3};
+  expect_error(NNRT_OP_bce_with_logits, NULL, inl, out, 1, "pos_weight", "[2]", NULL);
+  cr_expect_eq(nnrt_op_run(NNRT_OP_bce_with_logits, NULL, inl_ok, out), NNRT_OK, "%s", nnrt_last_error());
+  nnrt_tensor *all[] = {x, t, y, w2, wc, w3};
+  free_all(all, 6);
+}
+
+Test(losses, unchecked_pm1_targets_follow_pytorch) {
+  /* hinge: t = 3 is neither 1 nor -1, so both terms apply: max(0, 1 - x) + x */
+  nnrt_tensor *x = mk(NNRT_F64, 1, D(2), V(0.25, 2.0)), *t = mk(NNRT_F64, 1, D(2), V(3, 3));
+  nnrt_tensor *y = mk(NNRT_F64, 1, D(2), NULL);
+  nnrt_hinge_embedding_loss_params p;
+  nnrt_params_init(NNRT_OP_hinge_embedding_loss, &p);
+  p.reduction = 0;
+  cr_assert_eq(nnrt_hinge_embedding_loss(x, t, y, &p), NNRT_OK, "%s", nnrt_last_error());
+  double v[2];
+  nnrt_tensor_read(y, v, sizeof v);
+  cr_expect_float_eq(v[0], 1.0, 1e-15);
+  cr_expect_float_eq(v[1], 2.0, 1e-15);
+  /* cosine_embedding: a target of 0 selects no term: loss 0 */
+  nnrt_tensor *a = mk(NNRT_F64, 2, D(1, 2), V(1, 0)), *b = mk(NNRT_F64, 2, D(1, 2), V(0, 1));
+  nnrt_tensor *ct = mk(NNRT_F64, 1, D(1), V(0)), *cy = mk(NNRT_F64, 0, NULL, NULL);
+  cr_assert_eq(nnrt_cosine_embedding_loss(a, b, ct, cy, NULL), NNRT_OK, "%s", nnrt_last_error());
+  nnrt_tensor_read(cy, v, 8);
+  cr_expect_eq(v[0], 0.0);
+  nnrt_tensor *all[] = {x, t, y, a, b, ct, cy};
+  free_all(all, 7);
+}
+
+Test(losses, params_and_grad_output) {
+  nnrt_tensor *x = mk(NNRT_F32, 2, D(2, 3), NULL), *t = mk(NNRT_F32, 2, D(2, 3), NULL), *y = mk(NNRT_F32, 0, NULL, NULL);
+  nnrt_tensor *in[] = {x, t}, *out[] = {y};
+  nnrt_smooth_l1_loss_params p;
+  nnrt_params_init(NNRT_OP_smooth_l1_loss, &p);
+  p.beta = -1;
+  expect_error(NNRT_OP_smooth_l1_loss, &p, in, out, 1, "beta=-1", NULL);
+  nnrt_l1_loss_params r;
+  nnrt_params_init(NNRT_OP_l1_loss, &r);
+  cr_expect_neq(nnrt_params_set(NNRT_OP_l1_loss, &r, "reduction=batchmean"), NNRT_OK);
+  r.reduction = 3;
+  expect_error(NNRT_OP_l1_loss, &r, in, out, 1, "reduction=3", NULL);
+  nnrt_kl_div_params k;
+  nnrt_params_init(NNRT_OP_kl_div, &k);
+  cr_expect_eq(nnrt_params_set(NNRT_OP_kl_div, &k, "reduction=batchmean"), NNRT_OK);
+  cr_expect_eq(nnrt_op_run(NNRT_OP_kl_div, &k, in, out), NNRT_OK, "%s", nnrt_last_error());
+  /* backward: grad_output must have the loss's shape */
+  nnrt_tensor *gy = mk(NNRT_F32, 2, D(2, 3), NULL), *gx = mk(NNRT_F32, 2, D(2, 3), NULL);
+  nnrt_tensor *bin[] = {gy, x, t}, *bout[] = {gx};
+  expect_error(NNRT_OP_mse_loss_backward, NULL, bin, bout, 1, "grad_output", "[2,3]", "[]", NULL);
+  nnrt_tensor *all[] = {x, t, y, gy, gx};
+  free_all(all, 5);
+}
+
+/* ---- accuracy of reductions ---- */
+Test(losses, mean_of_1e7_float32_elements) {
+  const int64_t n = 10000000;
+  nnrt_tensor *x, *t, *y = mk(NNRT_F32, 0, NULL, NULL);
+  cr_assert_eq(nnrt_tensor_new(ref(), NNRT_F32, 1, &n, &x), NNRT_OK);
+  cr_assert_eq(nnrt_tensor_new(ref(), NNRT_F32, 1, &n, &t), NNRT_OK);
+  float *xv = nnrt_tensor_data(x), *tv = nnrt_tensor_data(t);
+  uint64_t s = 0x2545f4914f6cdd1dull;
+  for (int64_t i = 0; i < n; i++) { /* xorshift: values in [0, 4), a sum far past float's 2^24 */
+    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+    xv[i] = (float)((s >> 11) * 0x1p-53 * 4.0);
+    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+    tv[i] = (float)((s >> 11) * 0x1p-53);
+  }
+  /* the float64 answer from the same float32 data */
+  double mse = 0, l1 = 0;
+  for (int64_t i = 0; i < n; i++) {
+    double d = (double)xv[i] - (double)tv[i];
+    mse += d * d;
+    l1 += fabs(d);
+  }
+  mse /= (double)n;
+  l1 /= (double)n;
+  float got;
+  cr_assert_eq(nnrt_mse_loss(x, t, y, NULL), NNRT_OK, "%s", nnrt_last_error());
+  nnrt_tensor_read(y, &got, 4);
+  cr_expect(fabs(got - mse) <= 1e-6 * mse, "mse_loss: %.9g, float64 %.9g (rel %.3g)", got, mse, fabs(got - mse) / mse);
+  cr_assert_eq(nnrt_l1_loss(x, t, y, NULL), NNRT_OK, "%s", nnrt_last_error());
+  nnrt_tensor_read(y, &got, 4);
+  cr_expect(fabs(got - l1) <= 1e-6 * l1, "l1_loss: %.9g, float64 %.9g (rel %.3g)", got, l1, fabs(got - l1) / l1);
+  nnrt_tensor *all[] = {x, t, y};
+  free_all(all, 3);
+}
+
+/* ---- modules ---- */
+static void expect_values(nnrt_tensor *t, const double *want, int64_t n, double tol, const char *what) {
+  cr_assert_eq(nnrt_tensor_numel(t), n, "%s: %lld elements, want %lld", what, (long long)nnrt_tensor_numel(t), (long long)n);
+  double v[16];
+  cr_assert(n <= 16);
+  cr_assert_eq(nnrt_tensor_read(t, v, (size_t)n * 8), NNRT_OK, "%s", nnrt_last_error());
+  for (int64_t i = 0; i < n; i++)
+    cr_expect(fabs(v[i] - want[i]) <= tol * fmax(1, fabs(want[i])), "%s[%lld]: %.17g, want %.17g", what, (long long)i, v[i], want[i]);
+}
+
+Test(losses, module_one_input_bce_with_logits_pos_weight) {
+  nnrt_module *m;
+  cr_assert_eq(nnrt_module_loss(ref(), NNRT_OP_bce_with_logits, NULL, NULL, &m), NNRT_OK, "%s", nnrt_last_error());
+  cr_expect_str_eq(nnrt_module_kind(m), "BCEWithLogitsLoss");
+  nnrt_tensor *x = mk(NNRT_F64, 2, D(2, 3), V(0.5, -1, 2, -3, 0.25, 1));
+  nnrt_tensor *t = mk(NNRT_F64, 2, D(2, 3), V(1, 0, 0.5, 0, 1, 1));
+  nnrt_tensor *pw = mk(NNRT_F64, 1, D(3), V(2, 0.5, 3)), *loss, *gx;
+  cr_assert_eq(nnrt_loss_set_tensor(m, "pos_weight", pw), NNRT_OK, "%s", nnrt_last_error());
+  nnrt_tensor_fill(pw, 100.0); /* the module keeps a copy */
+  cr_expect_neq(nnrt_loss_set_tensor(m, "target", pw), NNRT_OK);
+  cr_expect_neq(nnrt_loss_set_tensor(m, "bias", pw), NNRT_OK);
+  cr_assert_eq(nnrt_loss_forward(m, x, t, &loss), NNRT_OK, "%s", nnrt_last_error());
+  expect_values(loss, V(0.6319356336720356), 1, 1e-12, "BCEWithLogitsLoss");
+  cr_assert_eq(nnrt_loss_backward(m, &gx), NNRT_OK, "%s", nnrt_last_error());
+  expect_values(gx, V(-0.1258468895993818, 0.04482357022833252, 0.04359902599262744, 0.00790431219626113,
+                      -0.03648529159285016, -0.13447071068499752), 6, 1e-12, "grad_input");
+  /* two-input entry points are refused */
+  nnrt_tensor *g2;
+  cr_expect_neq(nnrt_loss_forward2(m, x, x, t, &loss), NNRT_OK);
+  cr_expect_neq(nnrt_loss_backward2(m, &gx, &g2), NNRT_OK);
+  /* a bad pos_weight is the op's error, at forward */
+  nnrt_tensor *bad = mk(NNRT_F64, 1, D(2), NULL);
+  cr_assert_eq(nnrt_loss_set_tensor(m, "pos_weight", bad), NNRT_OK);
+  cr_expect_neq(nnrt_loss_forward(m, x, t, &loss), NNRT_OK);
+  cr_expect(strstr(nnrt_last_error(), "pos_weight") != NULL, "%s", nnrt_last_error());
+  nnrt_module_free(m);
+  nnrt_tensor *all[] = {x, t, pw, bad};
+  free_all(all, 4);
+}
+
+Test(losses, module_nll_with_weight) {
+  nnrt_module *m;
+  nnrt_tensor *w = mk(NNRT_F64, 1, D(3), V(2, 1, 0.5));
+  cr_assert_eq(nnrt_module_loss(ref(), NNRT_OP_nll_loss, NULL, w, &m), NNRT_OK, "%s", nnrt_last_error());
+  cr_expect_str_eq(nnrt_module_kind(m), "NLLLoss");
+  nnrt_tensor *x = mk(NNRT_F64, 2, D(2, 3), V(-1, -2, -0.5, -0.25, -3, -1.5)), *t = mk(NNRT_I64, 1, D(2), I(2, 0));
+  nnrt_tensor *loss, *gx;
+  cr_assert_eq(nnrt_loss_forward(m, x, t, &loss), NNRT_OK, "%s", nnrt_last_error());
+  expect_values(loss, V(0.3), 1, 1e-15, "NLLLoss");
+  cr_assert_eq(nnrt_loss_backward(m, &gx), NNRT_OK, "%s", nnrt_last_error());
+  expect_values(gx, V(0, 0, -0.2, -0.8, 0, 0), 6, 1e-15, "grad_input");
+  nnrt_module_free(m);
+  /* kinds of the other losses, and what is not a loss */
+  static const struct { nnrt_op op; const char *kind; } kinds[] = {
+      {NNRT_OP_cross_entropy, "CrossEntropyLoss"}, {NNRT_OP_l1_loss, "L1Loss"}, {NNRT_OP_mse_loss, "MSELoss"},
+      {NNRT_OP_kl_div, "KLDivLoss"}, {NNRT_OP_bce_loss, "BCELoss"}, {NNRT_OP_smooth_l1_loss, "SmoothL1Loss"},
+      {NNRT_OP_multi_margin_loss, "MultiMarginLoss"}, {NNRT_OP_cosine_embedding_loss, "CosineEmbeddingLoss"}};
+  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+    cr_assert_eq(nnrt_module_loss(ref(), kinds[i].op, NULL, NULL, &m), NNRT_OK, "%s", nnrt_last_error());
+    cr_expect_str_eq(nnrt_module_kind(m), kinds[i].kind);
+    nnrt_module_free(m);
+  }
+  cr_expect_neq(nnrt_module_loss(ref(), NNRT_OP_prelu, NULL, NULL, &m), NNRT_OK);
+  cr_expect_neq(nnrt_module_loss(ref(), NNRT_OP_l1_loss, NULL, w, &m), NNRT_OK); /* takes no weight */
+  cr_expect(strstr(nnrt_last_error(), "no weight") != NULL, "%s", nnrt_last_error());
+  nnrt_tensor *all[] = {x, t, w};
+  free_all(all, 3);
+}
+
+Test(losses, module_two_inputs) {
+  nnrt_module *m;
+  nnrt_margin_ranking_loss_params p;
+  nnrt_params_init(NNRT_OP_margin_ranking_loss, &p);
+  p.margin = 0.5;
+  cr_assert_eq(nnrt_module_loss(ref(), NNRT_OP_margin_ranking_loss, &p, NULL, &m), NNRT_OK, "%s", nnrt_last_error());
+  cr_expect_str_eq(nnrt_module_kind(m), "MarginRankingLoss");
+  nnrt_tensor *x1 = mk(NNRT_F64, 1, D(3), V(1, 2, 3)), *x2 = mk(NNRT_F64, 1, D(3), V(2, 2, 1));
+  nnrt_tensor *y = mk(NNRT_F64, 1, D(3), V(1, -1, 1)), *loss, *g1, *g2;
+  cr_expect_neq(nnrt_loss_forward(m, x1, y, &loss), NNRT_OK);
+  cr_expect(strstr(nnrt_last_error(), "nnrt_loss_forward2") != NULL, "%s", nnrt_last_error());
+  cr_expect_neq(nnrt_loss_backward2(m, &g1, &g2), NNRT_OK); /* no forward yet */
+  cr_assert_eq(nnrt_loss_forward2(m, x1, x2, y, &loss), NNRT_OK, "%s", nnrt_last_error());
+  expect_values(loss, V(0.6666666666666666), 1, 1e-15, "MarginRankingLoss");
+  cr_expect_neq(nnrt_loss_backward(m, &g1), NNRT_OK);
+  cr_assert_eq(nnrt_loss_backward2(m, &g1, &g2), NNRT_OK, "%s", nnrt_last_error());
+  expect_values(g1, V(-1.0 / 3, 1.0 / 3, 0), 3, 1e-15, "grad_input1");
+  expect_values(g2, V(1.0 / 3, -1.0 / 3, 0), 3, 1e-15, "grad_input2");
+  nnrt_module_free(m);
+
+  nnrt_cosine_embedding_loss_params c;
+  nnrt_params_init(NNRT_OP_cosine_embedding_loss, &c);
+  cr_assert_eq(nnrt_params_set(NNRT_OP_cosine_embedding_loss, &c, "reduction=sum"), NNRT_OK);
+  c.margin = -0.25;
+  cr_assert_eq(nnrt_module_loss(ref(), NNRT_OP_cosine_embedding_loss, &c, NULL, &m), NNRT_OK, "%s", nnrt_last_error());
+  nnrt_tensor *a = mk(NNRT_F64, 2, D(2, 3), V(1, 2, 0.5, 0, -1, 2)), *b = mk(NNRT_F64, 2, D(2, 3), V(0.5, 1, 1, 1, -1, 2));
+  nnrt_tensor *ct = mk(NNRT_F64, 1, D(2), V(1, -1));
+  cr_assert_eq(nnrt_loss_forward2(m, a, b, ct, &loss), NNRT_OK, "%s", nnrt_last_error());
+  expect_values(loss, V(1.2899993682314173), 1, 1e-12, "CosineEmbeddingLoss");
+  cr_assert_eq(nnrt_loss_backward2(m, &g1, &g2), NNRT_OK, "%s", nnrt_last_error());
+  expect_values(g1, V(0.020782656212913392, 0.041565312425826784, -0.2078265621294664, 0.18257418583502188, 0, 0), 6,
+                1e-12, "grad_input1");
+  expect_values(g2, V(-0.09698572899382982, -0.19397145798765963, 0.24246432248418656, -0.1521451548624929,
+                      -0.030429030972528998, 0.060858061945057995), 6, 1e-12, "grad_input2");
+  nnrt_module_free(m);
+  nnrt_tensor *all[] = {x1, x2, y, a, b, ct};
+  free_all(all, 6);
+}
