@@ -1,0 +1,123 @@
+/* backends/onednn/prelu.c - PReLU forward and backward on oneDNN's prelu
+ * primitive: y = x > 0 ? x : w_c x, gx = x > 0 ? g : w_c g,
+ * gw_c += sum of g x over x <= 0 (PyTorch's and ref's formulas: the value
+ * at x = 0 takes the w branch in all three, and gives 0 there anyway).
+ *
+ * The input is seen as (outer, C, inner), C = the weight's length when it
+ * is one per channel (dim 1), else (1, 1, numel) with one weight, as ref
+ * does.  oneDNN overwrites diff_weights, so the backward computes them
+ * into a temporary and adds it to grad_weight (which ACCUMULATES).  A call
+ * that wants grad_weight but not grad_input would need a full-size
+ * temporary for oneDNN's diff_src: it is left to ref.  The weight gradient
+ * sums in float (ref: double).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "onednn.h"
+
+static dnnl_status_t build(const onednn_key *k, onednn_prim *p) {
+  dnnl_memory_desc_t data, wei;
+  dnnl_dims_t dims = {k->d[0], k->d[1], k->d[2]}, wdims = {1, k->d[1], 1};
+  dnnl_status_t st = dnnl_memory_desc_init_by_tag(&data, 3, dims, dnnl_f32, dnnl_abc);
+  if (!st) st = dnnl_memory_desc_init_by_tag(&wei, 3, wdims, dnnl_f32, dnnl_abc);
+  if (st) return st;
+  dnnl_primitive_attr_t attr = onednn_attr(false);
+  if (!attr) return dnnl_out_of_memory;
+  bool bwd = k->kind == ONEDNN_K_PRELU_BWD;
+  dnnl_prelu_desc_t fd;
+  dnnl_primitive_desc_t fpd = NULL, pd = NULL;
+  st = dnnl_prelu_forward_desc_init(&fd, bwd ? dnnl_forward_training : dnnl_forward_inference, &data, &wei);
+  if (!st) st = dnnl_primitive_desc_create(&fpd, &fd, attr, onednn_engine(), NULL);
+  if (!st && bwd) {
+    dnnl_prelu_desc_t bd;
+    st = dnnl_prelu_backward_desc_init(&bd, &data, &wei, &data, &wei);
+    if (!st) st = dnnl_primitive_desc_create(&pd, &bd, attr, onednn_engine(), fpd);
+    dnnl_primitive_desc_destroy(fpd);
+  } else {
+    pd = fpd;
+  }
+  dnnl_primitive_attr_destroy(attr);
+  if (st) return st;
+  onednn_prim_arg(p, DNNL_ARG_SRC, &data);
+  onednn_prim_arg(p, DNNL_ARG_WEIGHTS, &wei);
+  if (bwd) {
+    onednn_prim_arg(p, DNNL_ARG_DIFF_DST, &data);
+    onednn_prim_arg(p, DNNL_ARG_DIFF_SRC, &data);
+    onednn_prim_arg(p, DNNL_ARG_DIFF_WEIGHTS, &wei);
+  } else {
+    onednn_prim_arg(p, DNNL_ARG_DST, &data);
+  }
+  return onednn_prim_from_pd(p, pd);
+}
+
+/* The key of a call whose input is inputs[x_at] and weight inputs[x_at + 1]. */
+static bool make_key(const nnrt_call *c, int x_at, bool bwd, onednn_key *k) {
+  if (!onednn_call_f32_nonempty(c)) return false;
+  const nnrt_tensor *x = c->inputs[x_at], *w = c->inputs[x_at + 1];
+  int64_t d[3] = {1, 1, x->numel};
+  if (x->ndim >= 2 && w->numel > 1) {
+    d[0] = x->shape[0];
+    d[1] = x->shape[1];
+    d[2] = x->numel / (d[0] * d[1]);
+  }
+  *k = (onednn_key){.kind = bwd ? ONEDNN_K_PRELU_BWD : ONEDNN_K_PRELU_FWD,
+                    .d = {d[0], d[1], d[2], 0},
+                    .serial = x->numel < ONEDNN_SERIAL_ELEMENTS};
+  return true;
+}
+
+/* ---- forward: (input, weight) -> (output) ---- */
+static bool prelu_s(const nnrt_call *c) {
+  onednn_key k;
+  return make_key(c, 0, false, &k) && onednn_available(c->op_name, &k, build);
+}
+
+static nnrt_status prelu_k(nnrt_device *dev, const nnrt_call *c) {
+  (void)dev;
+  onednn_key k;
+  if (!make_key(c, 0, false, &k))
+    return onednn_host->error(NNRT_ERR_UNIMPLEMENTED, "%s: onednn cannot run this call", c->op_name);
+  void *ptrs[] = {c->inputs[0]->data, c->inputs[1]->data, c->outputs[0]->data};
+  return onednn_execute(c->op_name, &k, build, ptrs);
+}
+
+/* ---- backward: (grad_output, input, weight) -> (grad_input?, grad_weight?) ---- */
+static bool prelu_backward_s(const nnrt_call *c) {
+  if (!c->outputs[0] && !c->outputs[1]) return true; /* nothing to compute */
+  onednn_key k;
+  return c->outputs[0] && make_key(c, 1, true, &k) && onednn_available(c->op_name, &k, build);
+}
+
+static nnrt_status prelu_backward_k(nnrt_device *dev, const nnrt_call *c) {
+  (void)dev;
+  if (!c->outputs[0] && !c->outputs[1]) return NNRT_OK;
+  onednn_key k;
+  if (!c->outputs[0] || !make_key(c, 1, true, &k))
+    return onednn_host->error(NNRT_ERR_UNIMPLEMENTED, "%s: onednn cannot run this call", c->op_name);
+  int64_t C = k.d[1];
+  float *gw_tmp = aligned_alloc(64, ((size_t)C * sizeof(float) + 63) / 64 * 64);
+  if (!gw_tmp) return onednn_host->error(NNRT_ERR_OUT_OF_MEMORY, "%s: onednn: out of memory", c->op_name);
+  void *ptrs[] = {c->inputs[1]->data, c->inputs[2]->data, c->inputs[0]->data, c->outputs[0]->data, gw_tmp};
+  nnrt_status st = onednn_execute(c->op_name, &k, build, ptrs);
+  if (!st && c->outputs[1]) {
+    float *gw = c->outputs[1]->data;
+    for (int64_t i = 0; i < C; i++) gw[i] += gw_tmp[i];
+  }
+  free(gw_tmp);
+  return st;
+}
+
+bool onednn_prelu_lookup(const char *op, nnrt_kernel_fn *kernel, onednn_supports_fn *supports_fn) {
+  if (!strcmp(op, "prelu")) {
+    *kernel = prelu_k;
+    *supports_fn = prelu_s;
+    return true;
+  }
+  if (!strcmp(op, "prelu_backward")) {
+    *kernel = prelu_backward_k;
+    *supports_fn = prelu_backward_s;
+    return true;
+  }
+  return false;
+}

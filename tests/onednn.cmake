@@ -1,0 +1,14 @@
+# The oneDNN plugin's tests: test_onednn (a Criterion program, built by the
+# generic loop in CMakeLists.txt) needs the plugin built first, and the
+# conformance run of nnrt-check on the onednn device, when both exist.
+if(TARGET test_onednn)
+  if(TARGET nnrt-onednn)
+    add_dependencies(test_onednn nnrt-onednn)
+  endif()
+  # fallbacks are expected there: keep their one-time warnings quiet
+  set_tests_properties(test_onednn PROPERTIES ENVIRONMENT "NNRT_LOG=error;NNRT_FALLBACK=allow")
+endif()
+if(TARGET nnrt-check AND TARGET nnrt-onednn)
+  add_test(NAME onednn_conformance COMMAND nnrt-check --backend onednn)
+  set_tests_properties(onednn_conformance PROPERTIES ENVIRONMENT "NNRT_BACKEND=onednn;NNRT_LOG=error")
+endif()
