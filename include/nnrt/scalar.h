@@ -11,6 +11,8 @@
  * fmax.  In C include <tgmath.h> and typedef T before use; in CUDA the
  * overloads of the math API serve; the OpenCL backend turns the same
  * expressions into kernel source with the preprocessor's # operator.
+ * Comparisons are written so that NaN goes where PyTorch sends it (relu
+ * and threshold pass a NaN input through, their backward passes g).
  * This header is installed so that a plugin computes exactly our numbers.
  */
 #ifndef NNRT_SCALAR_H
@@ -25,12 +27,12 @@
 #define NNRT_GELU_TANH_IN_(v) (K(NNRT_GELU_K_) * ((v) + K(0.044715) * (v) * (v) * (v)))
 
 #define NNRT_UNARY_LIST(X)                                                       \
-  X(relu, (x > K(0) ? x : K(0)), (x > K(0) ? g : K(0)))                          \
+  X(relu, (x <= K(0) ? K(0) : x), (x <= K(0) ? K(0) : g))                          \
   X(relu6, (x <= K(0) ? K(0) : x >= K(6) ? K(6) : x),                            \
     ((x <= K(0) || x >= K(6)) ? K(0) : g))                                       \
-  X(elu, (x > K(0) ? x : a * (exp(x) - K(1))), (x > K(0) ? g : g * a * exp(x)))  \
+  X(elu, (x > K(0) ? x : a * (exp(x) - K(1))), (x <= K(0) ? g * a * exp(x) : g))  \
   X(leaky_relu, (x > K(0) ? x : a * x), (x > K(0) ? g : g * a))                  \
-  X(threshold, (x > a ? x : b), (x > a ? g : K(0)))                              \
+  X(threshold, (x <= a ? b : x), (x <= a ? K(0) : g))                              \
   X(hardtanh, (x < a ? a : x > b ? b : x), ((x <= a || x >= b) ? K(0) : g))      \
   X(sigmoid, NNRT_SIGMOID_(x),                                                   \
     (g * NNRT_SIGMOID_(x) * (K(1) - NNRT_SIGMOID_(x))))                          \
