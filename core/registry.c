@@ -259,11 +259,14 @@ nnrt_status nnrt_device_default(nnrt_device **out) {
   for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
     while (*t == ' ') t++;
     if (!strcmp(t, "auto")) {
-      /* accelerators, then other backends, then ref */
+      /* accelerators, then host-memory CPU backends (they share tensors
+       * with ref), then ref; a device-memory backend that is no
+       * accelerator (OpenCL on a CPU) is never picked without being named */
+      static const unsigned pass_flag[2] = {NNRT_PLUGIN_ACCELERATOR, NNRT_PLUGIN_HOST_MEMORY};
       for (int pass = 0; pass < 2; pass++)
         for (size_t i = 1; i < n_backends; i++) {
           nnrt_backend *b = &backends[i];
-          if (!b->usable || ((b->plugin->flags & NNRT_PLUGIN_ACCELERATOR) != 0) != (pass == 0)) continue;
+          if (!b->usable || !(b->plugin->flags & pass_flag[pass])) continue;
           if (!open_device(&b->devices[0], out)) return NNRT_OK;
         }
       return open_device(&backends[0].devices[0], out);

@@ -150,7 +150,8 @@ NNRT_API nnrt_status nnrt_init(void);
 
 /* The device NNRT_BACKEND picks: a ','-separated preference list of
  * "backend" or "backend:N" names, or "auto" (default: the first
- * accelerator found, else onednn, else ref).  A backend named explicitly
+ * accelerator found (a GPU), else a host-memory CPU backend such as onednn,
+ * else ref; OpenCL on a CPU is used only when named).  A backend named explicitly
  * that cannot be loaded is an error naming the reason. */
 NNRT_API nnrt_status nnrt_device_default(nnrt_device **out);
 /* A device by name: "ref", "onednn", "opencl:1", "cuda:0" ("x" = "x:0"). */
@@ -442,7 +443,10 @@ NNRT_API nnrt_status nnrt_module_rnn_forward_packed(nnrt_module *m, const nnrt_p
  * shape; for packed input, that of the output's data), grad_h_n, grad_c_n,
  * each NULL for zeros.  Gives the module-owned *grad_input (of the input,
  * or of the packed data), *grad_h0, *grad_c0 (each pointer may be NULL)
- * and ACCUMULATES every parameter's gradient. */
+ * and ACCUMULATES every parameter's gradient.  An eval-mode forward asks
+ * the op for no workspace (so backends that only do inference run it);
+ * a backward after one first reruns that forward with a workspace, which
+ * costs a second forward but gives the same gradients. */
 NNRT_API nnrt_status nnrt_module_rnn_backward(nnrt_module *m, nnrt_tensor *grad_output, nnrt_tensor *grad_h_n,
                                               nnrt_tensor *grad_c_n, nnrt_tensor **grad_input,
                                               nnrt_tensor **grad_h0, nnrt_tensor **grad_c0);
