@@ -6,9 +6,15 @@
  * the truth that users load and optimizers update, and copy them into the
  * op's flat weights tensor at each forward (op slice_copy, so any device
  * works); backward fills a flat gradient and adds its slices into the named
- * gradients.  The forward's workspace is kept for the backward.  Tensors
- * given to a forward (input, packed sequence, h0, c0) are borrowed until
- * the backward, as every module borrows its input. */
+ * gradients.  A training forward asks the op for its workspace and keeps it
+ * for the backward; an eval forward asks for none, which is what lets a
+ * backend run inference only (oneDNN's RNN primitives do), so a backward
+ * after an eval forward first reruns that forward, with a workspace, into
+ * a scratch output (the module's output keeps the eval forward's values):
+ * PyTorch allows backward through an eval-mode RNN, and so do we, at the
+ * price of a second forward.  Tensors given to a forward (input, packed
+ * sequence, h0, c0) are borrowed until the backward, as every module
+ * borrows its input. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +37,7 @@ typedef struct rnn_state {
   const nnrt_packed_sequence *packed;
   nnrt_packed_sequence packed_out; /* data owned (m->output), the rest borrowed */
   bool forward_done;
+  bool have_workspace; /* the last forward wrote extra[X_WORKSPACE] (it was training) */
 } rnn_state;
 
 static rnn_state *state_of(const nnrt_module *m) { return m->state; }
@@ -182,10 +189,12 @@ static nnrt_status layer_run(nnrt_module *m, const char *fn, nnrt_tensor *input,
   nnrt_shape sh[4];
   nnrt_status st = nnrt_op_infer(m->op, params, ins, sh);
   if (st) return st;
-  /* outputs: output, h_n, [c_n], workspace */
+  /* outputs: output, h_n, [c_n], workspace (training only) */
   int ws = lstm ? 3 : 2;
+  bool want_ws = m->training;
   if ((st = nnrt_module_ensure(m, &m->output, &sh[0])) || (st = nnrt_module_ensure(m, &m->extra[X_HN], &sh[1])) ||
-      (st = ensure_out(m, &m->extra[X_CN], &sh[2], lstm)) || (st = nnrt_module_ensure(m, &m->extra[X_WORKSPACE], &sh[ws])))
+      (st = ensure_out(m, &m->extra[X_CN], &sh[2], lstm)) ||
+      (st = ensure_out(m, &m->extra[X_WORKSPACE], &sh[ws], want_ws)))
     return st;
   if ((st = pack_weights(m))) return st;
   nnrt_tensor *outs[4];
@@ -193,8 +202,10 @@ static nnrt_status layer_run(nnrt_module *m, const char *fn, nnrt_tensor *input,
   outs[k++] = m->output;
   outs[k++] = m->extra[X_HN];
   if (lstm) outs[k++] = m->extra[X_CN];
-  outs[k++] = m->extra[X_WORKSPACE];
+  outs[k++] = want_ws ? m->extra[X_WORKSPACE] : NULL;
+  s->have_workspace = false; /* a failed run leaves no usable workspace */
   if ((st = nnrt_op_run(m->op, params, ins, outs))) return st;
+  s->have_workspace = want_ws;
   memcpy(s->used, params, sizeof s->used);
   m->input = input;
   s->h0 = h0;
@@ -202,6 +213,36 @@ static nnrt_status layer_run(nnrt_module *m, const char *fn, nnrt_tensor *input,
   s->packed = packed;
   s->forward_done = true;
   return NNRT_OK;
+}
+
+/* After an eval forward: the same forward again (same params, inputs and
+ * flat weights), this time with a workspace for the backward, its output
+ * in a scratch tensor so that the module's output is left as it was. */
+static nnrt_status rerun_for_workspace(nnrt_module *m) {
+  rnn_state *s = state_of(m);
+  bool lstm = m->op == NNRT_OP_lstm;
+  nnrt_tensor *bs = s->packed ? s->packed->batch_sizes : NULL, *si = s->packed ? s->packed->sorted_indices : NULL;
+  nnrt_tensor *ins[6];
+  int k = 0;
+  ins[k++] = m->input;
+  ins[k++] = s->h0;
+  if (lstm) ins[k++] = s->c0;
+  ins[k++] = m->extra[X_FLAT];
+  ins[k++] = bs;
+  ins[k++] = si;
+  nnrt_shape sh[4];
+  nnrt_status st = nnrt_op_infer(m->op, s->used, ins, sh);
+  if (st) return st;
+  nnrt_tensor *scratch = NULL;
+  if ((st = nnrt_module_ensure(m, &m->extra[X_WORKSPACE], &sh[lstm ? 3 : 2])) ||
+      (st = nnrt_tensor_new(m->dev, sh[0].dtype, sh[0].ndim, sh[0].dims, &scratch)))
+    return st;
+  nnrt_tensor *outs[4] = {scratch, NULL, NULL, NULL};
+  outs[lstm ? 3 : 2] = m->extra[X_WORKSPACE];
+  st = nnrt_op_run(m->op, s->used, ins, outs);
+  nnrt_tensor_free(scratch);
+  if (!st) s->have_workspace = true;
+  return st;
 }
 
 static nnrt_status check_layer(const nnrt_module *m, const char *fn) {
@@ -254,6 +295,7 @@ nnrt_status nnrt_module_rnn_backward(nnrt_module *m, nnrt_tensor *grad_output, n
   bool lstm = m->op == NNRT_OP_lstm;
   if (!s->forward_done) return nnrt_error(NNRT_ERR_INVALID_ARGUMENT, "%s: %s: no forward pass to go back through", fn, m->vt->kind);
   if (grad_c_n && !lstm) return nnrt_error(NNRT_ERR_INVALID_ARGUMENT, "%s: %s takes no grad_c_n", fn, m->vt->kind);
+  if (!s->have_workspace && (st = rerun_for_workspace(m))) return st;
   nnrt_op bop = backward_op(m->op);
   layer_params q = lp_get(m->op, s->used);
   unsigned char params[256];

@@ -499,7 +499,7 @@ nnrt_status nnrt_rule_mul_scalar(const nnrt_call *c, nnrt_shape *outs) {
 
 nnrt_status nnrt_rule_slice_copy(const nnrt_call *c, nnrt_shape *outs) {
   const nnrt_slice_copy_params *p = c->params;
-  const nnrt_tensor *src = c->inputs[0], *dst = c->outputs[0];
+  const nnrt_tensor *src = c->inputs[0], *dst = c->outputs ? c->outputs[0] : NULL; /* no outputs under nnrt_op_infer */
   int64_t count = p->count == -1 ? src->numel - p->src_offset : p->count;
   if (p->src_offset < 0 || p->dst_offset < 0 || count < 0 || p->src_offset > src->numel ||
       count > src->numel - p->src_offset)

@@ -7,8 +7,9 @@
  *    rnn_golden.py), loading the flat weights into the named parameters in
  *    order; every output and gradient, h0/c0 and each parameter's included.
  *  - parameter names and shapes equal PyTorch's (lists printed by PyTorch).
- *  - pack_padded_sequence forward (int64 outputs, which test_golden does not
- *    compare) from tests/golden/rnn_extra.pack.*.npy, and padding back.
+ *  - packing through nnrt_packed_sequence_from_padded and back (the op
+ *    itself is in test_golden's manifest) from
+ *    tests/golden/rnn_extra.pack.*.npy.
  *  - bad inputs: a clear error naming the op and values, nothing written.
  *  - clip_grad_norm (p = 2, 1.5, inf, non-finite) against a float64
  *    computation done here.
@@ -808,4 +809,117 @@ Test(clip_grad_norm, nonfinite) {
   cr_expect(strstr(nnrt_last_error(), "norm_type=0"), "%s", nnrt_last_error());
   nnrt_tensor_free(a);
   nnrt_tensor_free(b);
+}
+
+/* ---- eval mode: no workspace ---- */
+
+/* A deterministic fill of t (f32, host memory) in [-1, 1). */
+static void fill_wave(nnrt_tensor *t, double phase) {
+  float *v = nnrt_tensor_data(t);
+  cr_assert(v, "tensor not in host memory");
+  for (int64_t i = 0; i < nnrt_tensor_numel(t); i++) v[i] = (float)sin(0.37 * (double)i + phase);
+}
+
+/* Two eval forwards (padded, then packed-free batch-first with h0/c0) of a
+ * two-layer bidirectional LSTM module on `onednn`: the module asks the op
+ * for no workspace in eval mode, so the onednn backend runs it itself
+ * (its RNN primitives do inference only) instead of falling back to ref,
+ * and gives ref's output.  Skipped where the onednn backend is not loaded. */
+Test(rnn_module, lstm_eval_on_onednn_without_fallback) {
+  nnrt_device *dnn;
+  if (nnrt_device_get("onednn", &dnn) != NNRT_OK) cr_skip_test("onednn backend not loaded: %s", nnrt_last_error());
+  nnrt_lstm_params p;
+  nnrt_params_init(NNRT_OP_lstm, &p);
+  p.input_size = 5, p.hidden_size = 6, p.num_layers = 2, p.bidirectional = true;
+  nnrt_module *md, *mr;
+  cr_assert_eq(nnrt_module_lstm(dnn, &p, 11, &md), NNRT_OK, "%s", nnrt_last_error());
+  cr_assert_eq(nnrt_module_lstm(ref(), &p, 11, &mr), NNRT_OK, "%s", nnrt_last_error());
+  nnrt_module_train(md, false);
+  nnrt_module_train(mr, false);
+  int64_t xs[] = {4, 3, 5}, hs[] = {4, 3, 6};
+  nnrt_tensor *xd, *xr, *hd, *hr, *cd, *cr_;
+  cr_assert_eq(nnrt_tensor_new(dnn, NNRT_F32, 3, xs, &xd), NNRT_OK);
+  cr_assert_eq(nnrt_tensor_new(ref(), NNRT_F32, 3, xs, &xr), NNRT_OK);
+  cr_assert_eq(nnrt_tensor_new(dnn, NNRT_F32, 3, hs, &hd), NNRT_OK);
+  cr_assert_eq(nnrt_tensor_new(ref(), NNRT_F32, 3, hs, &hr), NNRT_OK);
+  cr_assert_eq(nnrt_tensor_new(dnn, NNRT_F32, 3, hs, &cd), NNRT_OK);
+  cr_assert_eq(nnrt_tensor_new(ref(), NNRT_F32, 3, hs, &cr_), NNRT_OK);
+  fill_wave(xd, 0.1), fill_wave(xr, 0.1), fill_wave(hd, 1.3), fill_wave(hr, 1.3), fill_wave(cd, 2.9), fill_wave(cr_, 2.9);
+  uint64_t fb = nnrt_device_fallback_count(dnn, NNRT_OP_lstm);
+  for (int pass = 0; pass < 2; pass++) {
+    nnrt_tensor *yd, *yr, *hnd, *hnr, *cnd, *cnr;
+    cr_assert_eq(nnrt_module_rnn_forward(md, xd, pass ? hd : NULL, pass ? cd : NULL, &yd, &hnd, &cnd), NNRT_OK, "%s",
+                 nnrt_last_error());
+    cr_assert_eq(nnrt_module_rnn_forward(mr, xr, pass ? hr : NULL, pass ? cr_ : NULL, &yr, &hnr, &cnr), NNRT_OK, "%s",
+                 nnrt_last_error());
+    nnrt_tensor *got[] = {yd, hnd, cnd}, *want[] = {yr, hnr, cnr};
+    const char *names[] = {"output", "h_n", "c_n"};
+    for (int i = 0; i < 3; i++) {
+      double *w = read_f64(want[i]);
+      char what[64];
+      snprintf(what, sizeof what, "pass %d: %s on onednn", pass, names[i]);
+      cr_assert_eq(nnrt_tensor_numel(got[i]), nnrt_tensor_numel(want[i]), "%s", what);
+      expect_close_at(what, got[i], w, nnrt_tensor_numel(want[i]), 0, 1e-5, 1e-5);
+      free(w);
+    }
+  }
+  cr_expect_eq(nnrt_device_fallback_count(dnn, NNRT_OP_lstm), fb, "eval-mode lstm fell back to ref %llu times",
+               (unsigned long long)(nnrt_device_fallback_count(dnn, NNRT_OP_lstm) - fb));
+  nnrt_tensor *all[] = {xd, xr, hd, hr, cd, cr_};
+  free_all(all, 6);
+  nnrt_module_free(md);
+  nnrt_module_free(mr);
+}
+
+/* Backward after an eval forward (which kept no workspace) reruns the
+ * forward with one: the same gradients as after a training forward (no
+ * dropout, so the two forwards compute the same), and the module's output
+ * is left as the eval forward gave it. */
+Test(rnn_module, gru_backward_after_eval_forward) {
+  nnrt_gru_params p;
+  nnrt_params_init(NNRT_OP_gru, &p);
+  p.input_size = 3, p.hidden_size = 4, p.num_layers = 2, p.batch_first = true;
+  nnrt_module *me, *mt;
+  cr_assert_eq(nnrt_module_gru(ref(), &p, 21, &me), NNRT_OK, "%s", nnrt_last_error());
+  cr_assert_eq(nnrt_module_gru(ref(), &p, 21, &mt), NNRT_OK, "%s", nnrt_last_error());
+  nnrt_module_train(me, false);
+  int64_t xs[] = {2, 5, 3}, hs[] = {2, 2, 4}, ys[] = {2, 5, 4};
+  nnrt_tensor *x, *h0, *gy, *ghn;
+  cr_assert_eq(nnrt_tensor_new(ref(), NNRT_F32, 3, xs, &x), NNRT_OK);
+  cr_assert_eq(nnrt_tensor_new(ref(), NNRT_F32, 3, hs, &h0), NNRT_OK);
+  cr_assert_eq(nnrt_tensor_new(ref(), NNRT_F32, 3, ys, &gy), NNRT_OK);
+  cr_assert_eq(nnrt_tensor_new(ref(), NNRT_F32, 3, hs, &ghn), NNRT_OK);
+  fill_wave(x, 0.2), fill_wave(h0, 0.7), fill_wave(gy, 1.9), fill_wave(ghn, 2.3);
+  nnrt_tensor *ye, *yt, *hne, *hnt, *gxe, *gxt, *ghe, *ght;
+  cr_assert_eq(nnrt_module_rnn_forward(me, x, h0, NULL, &ye, &hne, NULL), NNRT_OK, "%s", nnrt_last_error());
+  cr_assert_eq(nnrt_module_rnn_forward(mt, x, h0, NULL, &yt, &hnt, NULL), NNRT_OK, "%s", nnrt_last_error());
+  double *y_eval = read_f64(ye);
+  expect_close_at("eval output", yt, y_eval, nnrt_tensor_numel(ye), 0, 0, 0);
+  cr_assert_eq(nnrt_module_rnn_backward(me, gy, ghn, NULL, &gxe, &ghe, NULL), NNRT_OK, "%s", nnrt_last_error());
+  cr_assert_eq(nnrt_module_rnn_backward(mt, gy, ghn, NULL, &gxt, &ght, NULL), NNRT_OK, "%s", nnrt_last_error());
+  expect_close_at("output after backward", ye, y_eval, nnrt_tensor_numel(ye), 0, 0, 0);
+  free(y_eval);
+  double *w = read_f64(gxt);
+  expect_close_at("grad_input", gxe, w, nnrt_tensor_numel(gxt), 0, 0, 0);
+  free(w);
+  w = read_f64(ght);
+  expect_close_at("grad_h0", ghe, w, nnrt_tensor_numel(ght), 0, 0, 0);
+  free(w);
+  for (size_t i = 0; i < nnrt_module_param_count(me); i++) {
+    const char *name;
+    nnrt_tensor *ge, *gt;
+    cr_assert_eq(nnrt_module_param(me, i, &name, NULL, &ge), NNRT_OK);
+    cr_assert_eq(nnrt_module_param(mt, i, NULL, NULL, &gt), NNRT_OK);
+    w = read_f64(gt);
+    char what[96];
+    snprintf(what, sizeof what, "grad of %s", name);
+    expect_close_at(what, ge, w, nnrt_tensor_numel(gt), 0, 0, 0);
+    free(w);
+  }
+  /* a second backward of the same eval forward reuses the rerun's workspace */
+  cr_assert_eq(nnrt_module_rnn_backward(me, gy, NULL, NULL, &gxe, NULL, NULL), NNRT_OK, "%s", nnrt_last_error());
+  nnrt_tensor *all[] = {x, h0, gy, ghn};
+  free_all(all, 4);
+  nnrt_module_free(me);
+  nnrt_module_free(mt);
 }

@@ -4,8 +4,15 @@
  *   loss_i = (1-ls) * w[t_i] * -logp_i[t_i] + ls/C * -sum_c w_c logp_i[c]
  * with ignored positions contributing 0.  `mean` divides both terms by the
  * sum of w[t_i] over the positions not ignored (their count without
- * weights). */
-#include <math.h>
+ * weights).
+ *
+ * float32 with classes contiguous ((N, C) input, the common case) takes a
+ * vectorized path for the log-sum-exp of a row and the backward's row:
+ * expf from libmvec in `omp simd` loops compiled per ISA (ref_vecmath.h),
+ * sums and the gradient's arithmetic still in double. */
+#include <stdbool.h>
+
+#include "ref_vecmath.h"
 
 #include "ref.h"
 
@@ -28,15 +35,53 @@ static ce_dims dims_of(const nnrt_call *call, const nnrt_tensor *x, const nnrt_t
 }
 
 /* Per position: nll term, smoothing term, and the divisors of `mean`. */
-#define CE_FNS(T, SFX)                                                           \
-  static void lse_##SFX(const T *x, int64_t C, int64_t inner, double *mx, double *lse) { \
+/* log(sum_c exp(x[c])) of one row of contiguous floats. */
+REF_CLONES static double row_lse_f32(const float *x, int64_t C) {
+  float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+  for (int64_t c = 0; c < C; c++) mx = x[c] > mx ? x[c] : mx; /* NaN skipped, as fmax */
+  if (mx == -INFINITY) mx = 0; /* all -inf: 0/0; +inf: inf - inf = NaN, as torch */
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t c = 0; c < C; c++) s += expf(x[c] - mx);
+  return mx + log(s);
+}
+
+/* One row's gradient, classes contiguous: a (p - [c == t]) plus, with
+ * label smoothing, b (p wall - w_c), p = exp(x - lse). */
+REF_CLONES static void row_bwd_f32(const float *x, float *gx, int64_t C, int64_t t, double lse, double a,
+                                   bool smooth, double b, double wall, const float *W) {
+  if (!smooth) {
+#pragma omp simd
+    for (int64_t c = 0; c < C; c++) gx[c] = (float)(a * ((double)expf((float)(x[c] - lse)) - (c == t)));
+  } else if (!W) {
+#pragma omp simd
+    for (int64_t c = 0; c < C; c++) {
+      double p = expf((float)(x[c] - lse));
+      gx[c] = (float)(a * (p - (c == t)) + b * (p * wall - 1.0));
+    }
+  } else {
+#pragma omp simd
+    for (int64_t c = 0; c < C; c++) {
+      double p = expf((float)(x[c] - lse));
+      gx[c] = (float)(a * (p - (c == t)) + b * (p * wall - W[c]));
+    }
+  }
+}
+
+#define LSE_FN(T, SFX)                                                           \
+  static double lse_##SFX(const T *x, int64_t C, int64_t inner) {                \
+    if (sizeof(T) == sizeof(float) && inner == 1) return row_lse_f32((const float *)(const void *)x, C); \
     double m = -INFINITY, s = 0;                                                 \
     for (int64_t c = 0; c < C; c++) m = fmax(m, x[c * inner]);                   \
-    if (isinf(m)) m = 0;                                                         \
+    if (m == -INFINITY) m = 0; /* all -inf: 0/0; +inf: NaN, as torch */          \
     for (int64_t c = 0; c < C; c++) s += exp(x[c * inner] - m);                  \
-    *mx = m;                                                                     \
-    *lse = m + log(s);                                                           \
-  }                                                                              \
+    return m + log(s);                                                           \
+  }
+LSE_FN(float, f32)
+LSE_FN(double, f64)
+
+#define CE_FNS(T, SFX)                                                           \
   static void fwd_##SFX(const T *X, const T *W, T *Y, ce_dims d) {               \
     int64_t P = d.N * d.inner;                                                   \
     double nll_sum = 0, sm_sum = 0, wsum = 0;                                    \
@@ -46,8 +91,7 @@ static ce_dims dims_of(const nnrt_call *call, const nnrt_tensor *x, const nnrt_t
       int64_t t = d.t[pos];                                                      \
       double nll = 0, sm = 0;                                                    \
       if (t != d.ignore) {                                                       \
-        double mx, lse;                                                          \
-        lse_##SFX(x, d.C, d.inner, &mx, &lse);                                   \
+        double lse = lse_##SFX(x, d.C, d.inner);                                 \
         double wt = W ? W[t] : 1.0;                                              \
         nll = -wt * (x[t * d.inner] - lse);                                      \
         if (d.ls > 0)                                                            \
@@ -81,8 +125,12 @@ static ce_dims dims_of(const nnrt_call *call, const nnrt_tensor *x, const nnrt_t
       }                                                                          \
       double g = d.reduction == 0 ? GY[pos] : GY[0];                             \
       double s = d.reduction == 1 ? g / wsum : g;                                \
-      double wt = W ? W[t] : 1.0, mx, lse;                                       \
-      lse_##SFX(x, d.C, d.inner, &mx, &lse);                                     \
+      double wt = W ? W[t] : 1.0, lse = lse_##SFX(x, d.C, d.inner);              \
+      if (sizeof(T) == sizeof(float) && d.inner == 1) {                          \
+        row_bwd_f32((const float *)(const void *)x, (float *)(void *)gx, d.C, t, lse, (1 - d.ls) * s * wt, \
+                    d.ls > 0, d.ls / d.C * s, wall, (const float *)(const void *)W);     \
+        continue;                                                                \
+      }                                                                          \
       for (int64_t c = 0; c < d.C; c++) {                                        \
         double p = exp(x[c * d.inner] - lse);                                    \
         double v = (1 - d.ls) * s * wt * (p - (c == t));                     \

@@ -23,7 +23,7 @@ static void prelu_dims(const nnrt_tensor *x, const nnrt_tensor *w, int64_t *oute
       for (int64_t o = 0; o < outer; o++)                                        \
         for (int64_t i = (o * C + ch) * inner; i < (o * C + ch + 1) * inner; i++) { \
           if (GX) GX[i] = X[i] > 0 ? G[i] : w * G[i];                            \
-          if (X[i] <= 0) acc += (double)G[i] * X[i];                             \
+          if (!(X[i] > 0)) acc += (double)G[i] * X[i]; /* NaN x counts, as torch */ \
         }                                                                        \
       if (GW) GW[ch] += (T)acc;                                                  \
     }                                                                            \

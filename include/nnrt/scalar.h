@@ -11,8 +11,18 @@
  * fmax.  In C include <tgmath.h> and typedef T before use; in CUDA the
  * overloads of the math API serve; the OpenCL backend turns the same
  * expressions into kernel source with the preprocessor's # operator.
- * Comparisons are written so that NaN goes where PyTorch sends it (relu
- * and threshold pass a NaN input through, their backward passes g).
+ * Comparisons are written so that NaN goes where PyTorch 1.13 sends it:
+ * each ?: tests the condition PyTorch's vectorized CPU loop tests, so a
+ * NaN input takes the same branch (forward: softshrink gives 0, the rest
+ * NaN; backward: relu and threshold pass g, leaky_relu gives g * slope,
+ * relu6, hardtanh, softshrink, hardshrink and hardsigmoid give 0, the rest
+ * NaN).  Where PyTorch's scalar tail loop (the last few elements of a
+ * tensor) disagrees with its vector loop, the vector loop is followed: it
+ * is what nearly every element gets.  An infinite input gives what
+ * PyTorch's own expression gives, NaN included (softsign at +-inf is
+ * inf/inf; gelu, silu, mish and hardswish at -inf are -inf * 0).
+ * tests/golden holds these cases (family `nonfinite` of tools/golden/gen.py,
+ * which also says where PyTorch's values are not followed).
  * This header is installed so that a plugin computes exactly our numbers.
  */
 #ifndef NNRT_SCALAR_H
@@ -29,11 +39,11 @@
 #define NNRT_UNARY_LIST(X)                                                       \
   X(relu, (x <= K(0) ? K(0) : x), (x <= K(0) ? K(0) : g))                          \
   X(relu6, (x <= K(0) ? K(0) : x >= K(6) ? K(6) : x),                            \
-    ((x <= K(0) || x >= K(6)) ? K(0) : g))                                       \
-  X(elu, (x > K(0) ? x : a * (exp(x) - K(1))), (x <= K(0) ? g * a * exp(x) : g))  \
+    ((x > K(0) && x < K(6)) ? g : K(0)))                                         \
+  X(elu, (x > K(0) ? x : a * (exp(x) - K(1))), (x > K(0) ? g : g * a * exp(x)))  \
   X(leaky_relu, (x > K(0) ? x : a * x), (x > K(0) ? g : g * a))                  \
   X(threshold, (x <= a ? b : x), (x <= a ? K(0) : g))                              \
-  X(hardtanh, (x < a ? a : x > b ? b : x), ((x <= a || x >= b) ? K(0) : g))      \
+  X(hardtanh, (x < a ? a : x > b ? b : x), ((x > a && x < b) ? g : K(0)))        \
   X(sigmoid, NNRT_SIGMOID_(x),                                                   \
     (g * NNRT_SIGMOID_(x) * (K(1) - NNRT_SIGMOID_(x))))                          \
   X(tanh, tanh(x), (g * (K(1) - tanh(x) * tanh(x))))                             \
@@ -41,7 +51,7 @@
   X(softplus, (a * x > b ? x : log1p(exp(a * x)) / a),                           \
     (a * x > b ? g : g * NNRT_SIGMOID_(a * x)))                                  \
   X(softshrink, (x > a ? x - a : x < -a ? x + a : K(0)),                         \
-    ((x >= -a && x <= a) ? K(0) : g))                                            \
+    ((x < -a || x > a) ? g : K(0)))                                              \
   X(softsign, (x / (K(1) + fabs(x))),                                            \
     (g / ((K(1) + fabs(x)) * (K(1) + fabs(x)))))                                 \
   X(tanhshrink, (x - tanh(x)), (g * tanh(x) * tanh(x)))                          \
@@ -61,8 +71,10 @@
     (g * (tanh(log1p(exp(x))) + x * NNRT_SIGMOID_(x) *                           \
                                     (K(1) - tanh(log1p(exp(x))) *                \
                                                 tanh(log1p(exp(x)))))))          \
-  X(hardswish, (x <= K(-3) ? K(0) : x >= K(3) ? x : x * (x + K(3)) / K(6)),      \
-    (x < K(-3) ? K(0) : x <= K(3) ? g * (x / K(3) + K(0.5)) : g))                \
+  /* hardswish: x * 0 below -3 is PyTorch's x * relu6(x + 3) / 6 there, */      \
+  /* NaN at -inf; the backward gives g from x = 3 on, as its vector loop */     \
+  X(hardswish, (x <= K(-3) ? x * K(0) : x >= K(3) ? x : x * (x + K(3)) / K(6)),  \
+    (x < K(-3) ? K(0) : x >= K(3) ? g : g * (x / K(3) + K(0.5))))                \
   X(hardsigmoid, (x <= K(-3) ? K(0) : x >= K(3) ? K(1) : x / K(6) + K(0.5)),     \
     ((x > K(-3) && x < K(3)) ? g / K(6) : K(0)))                                 \
   X(selu,                                                                        \
@@ -72,7 +84,7 @@
               : g * K(NNRT_SELU_SCALE_ * NNRT_SELU_ALPHA_) * exp(x)))            \
   X(celu, (x > K(0) ? x : a * (exp(x / a) - K(1))),                              \
     (x > K(0) ? g : g * exp(x / a)))                                             \
-  X(hardshrink, ((x > a || x < -a) ? x : K(0)), ((x >= -a && x <= a) ? K(0) : g))
+  X(hardshrink, ((x >= -a && x <= a) ? K(0) : x), ((x < -a || x > a) ? g : K(0)))
 
 /* ---- counter-based random bits (dropout masks) -------------------------
  * A dropout mask is a pure function of (seed, index): the backward op

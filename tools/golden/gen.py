@@ -30,7 +30,9 @@ Manifest format (one case per line; '#' starts a comment line):
             same inputs); index inputs are int64.
   out:NAME  the expected value of an output; outputs not listed are passed
             as NULL (they must be optional), except that with inplace=true
-            the expected `output` is read back from input 0.
+            the expected `output` is read back from input 0.  Float outputs
+            are stored in float64; index outputs (batch_sizes, lengths ...)
+            are int64 and compared exactly.
   upd:NAME  for an output flagged NNRT_ARG_UPDATE: the value the tensor
             holds before the call (the momentum buffer, the accumulated
             gradient); the matching out:NAME is its value after the call.
@@ -311,7 +313,7 @@ class Golden:
 
     # -- forward and backward from autograd
     def forward_backward(self, op, tag, params, fn, grad_output=None, accumulate=False, omit=(),
-                         tol=None, tol_backward=None, skip=(), backward=True, **inputs):
+                         tol=None, tol_backward=None, skip=(), skip_backward=None, backward=True, **inputs):
         """Forward case "<op>.<tag>" and backward case "<op>_backward.<tag>".
 
         fn(p, **tensors) computes the forward in torch; p holds every param
@@ -320,7 +322,8 @@ class Golden:
         backward's grad_output (default: random of the output's shape).
         accumulate: UPDATE gradients start from random values instead of
         zeros.  omit: backward outputs passed as NULL.  tol applies to both
-        cases unless tol_backward is given."""
+        cases unless tol_backward is given; skip likewise unless
+        skip_backward is given."""
         sig = self.ops.get(op)
         if sig is None:
             self.case('%s.%s' % (op, tag), op)  # warns once
@@ -376,8 +379,9 @@ class Golden:
             bout[an] = gr
         bparams = {k: v for k, v in params.items() if bsig.param(k)}
         btol = tol if tol_backward is None else tol_backward
-        self.case(bid, op + '_backward', bparams, bin_, bout, bupd, tol=btol, skip=skip)
-        self._check_f32(bid, want32, got32, btol, skip)
+        bskip = skip if skip_backward is None else skip_backward
+        self.case(bid, op + '_backward', bparams, bin_, bout, bupd, tol=btol, skip=bskip)
+        self._check_f32(bid, want32, got32, btol, bskip)
 
     @staticmethod
     def _tensors(cid, sig, inputs, want_grad, dtype):
@@ -478,10 +482,32 @@ def _tag(p):
     return '_'.join('%s_%s' % (k, fmt_value(v)) for k, v in sorted(p.items())) or 'default'
 
 
+def _vector_loop(fn):
+    """call(p, input) for forward_backward from a UNARY fn(x, p), run so
+    that every element of input goes through PyTorch's vectorized loop.
+
+    PyTorch 1.13's elementwise CPU kernels (cpu_kernel_vec) have a vector
+    body, run on whole chunks of 2 vector widths, and a scalar body, run on
+    the last elements of a tensor that fill no chunk; at a NaN input the
+    two disagree for the backward of relu6, elu, hardtanh, softshrink,
+    hardshrink, hardswish, selu and celu (the vector body gives 0 or NaN
+    where the scalar one passes g), and hardswish_backward at x = 3 gives g
+    in the vector body, 1.5 g in the scalar one.  The vector body is what a
+    tensor of any size gets nearly everywhere, on every CPU (the non-SIMD
+    build runs the same vector code on plain arrays), so it is the
+    reference: the input is flattened and followed by 64 ordinary values
+    (more than any chunk), and the result cut back."""
+    def call(p, input):
+        flat = input.reshape(-1)
+        y = fn(torch.cat([flat, torch.full((64,), 0.5, dtype=input.dtype)]), p)
+        return y[:flat.numel()].reshape(input.shape)
+    return call
+
+
 @family
 def activations(g):
     for op, (fn, kinks, variants) in UNARY.items():
-        call = lambda p, input, fn=fn: fn(input, p)
+        call = _vector_loop(fn)
         # PyTorch 1.13's hardsigmoid_backward multiplies by one_sixth =
         # 1.0f / 6.0f, a float constant even in float64: its gradients are
         # 3e-8 (relative) off g/6, so the float64 check is loosened to that.
@@ -509,10 +535,9 @@ def activations(g):
     for tag, x in (('scalar', g.f32(0.75)), ('empty', np.zeros((0, 3))),
                    ('d5', g.randn((2, 1, 2, 3, 2), 2.0))):
         for op in ('sigmoid', 'relu', 'gelu'):
-            g.forward_backward(op, tag, {}, lambda p, input, op=op: UNARY[op][0](input, p), input=x)
+            g.forward_backward(op, tag, {}, _vector_loop(UNARY[op][0]), input=x)
     # softplus with large beta*x in both regimes
-    g.forward_backward('softplus', 'extreme.beta_2', {'beta': 2.0, 'threshold': 5.0},
-                       lambda p, input: F.softplus(input, p['beta'], p['threshold']),
+    g.forward_backward('softplus', 'extreme.beta_2', {'beta': 2.0, 'threshold': 5.0}, _vector_loop(UNARY['softplus'][0]),
                        input=g.f32(np.array(EXTREME).reshape(2, 8)))
 
 
@@ -631,6 +656,101 @@ def cross_entropy(g):
     te = np.array([1, 3, 2, 2, 0], dtype=np.int64)
     run('extreme', xe, te)
     run('extreme.ls.weight', xe, te, w, label_smoothing=0.1)
+
+
+@family
+def nonfinite(g):
+    """NaN, +inf and -inf through every activation, the softmax family,
+    prelu and cross_entropy, forward and backward: where PyTorch 1.13 sends
+    them (float64, elementwise ops in its vectorized loop: _vector_loop) is
+    the reference.  Each unary op and param variant gets two cases:
+    non-finite inputs with finite gradients (`nonfinite`), and finite
+    inputs away from the kinks with NaN and infinite gradients
+    (`nonfinite_grad`: a backward that selects g differs there from one
+    that multiplies it)."""
+    nan, inf = float('nan'), float('inf')
+    # the same values in other places in each row, so that a vectorized
+    # loop meets them in several lane positions
+    xs = np.array([[nan, inf, -inf, 0.5, -0.5, nan],
+                   [-inf, nan, inf, -2.75, 2.75, inf],
+                   [1.25, -inf, nan, inf, -1.25, -inf]])
+    gy = np.array([[nan, 1.5, -inf, inf, -0.75, nan],
+                   [inf, nan, 0.5, -inf, nan, -1.25],
+                   [-inf, 2.0, inf, nan, -inf, 0.25]])
+    # finite inputs for the non-finite gradients: both sides of every kink
+    # and the saturated ends
+    spread = np.array([[-6.5, -3.75, -2.75, -1.75, -1.25, -0.625], [-0.375, -0.125, 0.125, 0.375, 0.75, 1.25],
+                       [1.75, 2.75, 3.75, 6.5, 0.625, -0.75]])
+    # Backward cases whose PyTorch values are artefacts of its autograd
+    # graph, not of a formula for the derivative (the forward cases run):
+    #  - softsign is x / (1 + |x|) differentiated piece by piece,
+    #    g/(1+|x|) - g x sgn(x)/(1+|x|)^2: at x = +-inf that is
+    #    0 - inf/inf = NaN where the derivative tends to 0, and any
+    #    infinite g gives inf - inf = NaN; ours is g / (1+|x|)^2.
+    #  - tanhshrink is x - tanh(x) likewise: an infinite g gives
+    #    g - g (1 - tanh^2) = inf - inf = NaN; ours is g tanh^2.
+    # (The infinite gradients sit where no derivative underflows in
+    # float32: there an infinite g would meet 0, NaN in float32 only.)
+    artefact = {'softsign_backward.nonfinite.default': ('f32', 'f64'),
+                'softsign_backward.nonfinite_grad.default': ('f32', 'f64'),
+                'tanhshrink_backward.nonfinite_grad.default': ('f32', 'f64')}
+    for op, (fn, kinks, variants) in UNARY.items():
+        btol = {'f64': (1e-7, 1e-12)} if op == 'hardsigmoid' else None
+        for v in variants:
+            full = g.ops[op].defaults() if op in g.ops else {}
+            full.update(v)
+            t = _tag(v)
+            g.forward_backward(op, 'nonfinite.' + t, v, _vector_loop(fn), tol_backward=btol,
+                               skip_backward=artefact.get('%s_backward.nonfinite.%s' % (op, t), ()), input=xs)
+            x = g.avoid(spread, kinks(full) + [0.0])
+            g.forward_backward(op, 'nonfinite_grad.' + t, v, _vector_loop(fn), grad_output=gy, tol_backward=btol,
+                               skip_backward=artefact.get('%s_backward.nonfinite_grad.%s' % (op, t), ()), input=x)
+        if '%s_backward.nonfinite.default' % op in artefact:
+            # NaN alone, which the artefact above does not touch
+            xn = np.where(np.isinf(xs), 1.75, xs)
+            g.forward_backward(op, 'nan', {}, _vector_loop(fn), tol_backward=btol, input=xn)
+
+    fns = {'softmax': lambda p, input: F.softmax(input, p['dim']),
+           'softmin': lambda p, input: F.softmin(input, p['dim']),
+           'log_softmax': lambda p, input: F.log_softmax(input, p['dim'])}
+    for op, fn in fns.items():
+        sign = -1.0 if op == 'softmin' else 1.0
+        # rows: a NaN; one +inf (softmin: -inf); two of them; +inf beside
+        # -inf; NaN beside +inf
+        x = np.array([[0.5, nan, 1.0, -2.0], [sign * inf, 0.0, 1.0, -1.0], [sign * inf, sign * inf, 0.0, 1.0],
+                      [-sign * inf, sign * inf, 0.25, 1.0], [nan, sign * inf, -sign * inf, 0.0]])
+        g.forward_backward(op, 'nonfinite', {'dim': 1}, fn, input=x)
+        g.forward_backward(op, 'nonfinite_dim_0', {'dim': 0}, fn, input=np.ascontiguousarray(x.T))
+
+    pfn = lambda p, input, weight: F.prelu(input, weight)
+    x = np.array([[nan, inf, -inf], [-inf, nan, inf], [-1.5, 2.0, -0.5], [inf, -inf, nan]])
+    g.forward_backward('prelu', 'nonfinite.wC', {}, pfn, input=x, weight=g.f32([0.25, -0.5, 2.0]))
+    g.forward_backward('prelu', 'nonfinite.w1', {}, pfn, input=x, weight=g.f32([0.25]))
+    x = g.avoid(g.randn((2, 3, 2), 2.0), [0.0])
+    g.forward_backward('prelu', 'nonfinite_grad', {}, pfn, input=x, weight=g.f32([0.25, -0.5, 2.0]),
+                       grad_output=np.array([[[nan, 1.0], [inf, -inf], [0.5, 2.0]], [[1.0, -1.0], [0.25, nan], [inf, 3.0]]]))
+    # prelu with a non-finite weight
+    g.forward_backward('prelu', 'nonfinite_weight', {}, pfn, input=g.f32([[-1.0, 2.0, -3.0], [0.5, -0.5, 1.5]]),
+                       weight=np.array([inf, nan, -inf]))
+
+    def cefn(p, input, target, weight=None):
+        return F.cross_entropy(input, target, weight, ignore_index=p['ignore_index'],
+                               reduction=p['reduction'], label_smoothing=p['label_smoothing'])
+    # rows: +inf logit at the target, +inf elsewhere, -inf at the target,
+    # -inf elsewhere, a NaN; the last row is ordinary
+    x = np.array([[inf, 0.5, -1.0, 2.0], [0.5, inf, -1.0, 2.0], [-inf, 0.5, -1.0, 2.0], [0.5, -inf, -1.0, 2.0],
+                  [0.5, 1.0, nan, 2.0], [0.25, -0.5, 1.0, 2.0]])
+    t = np.array([0, 0, 0, 0, 1, 3], dtype=np.int64)
+    for red in ('none', 'mean', 'sum'):
+        gy = g.f32(0.75) if red != 'none' else None
+        for tag, p in (('', {}), ('.ls', {'label_smoothing': 0.1})):
+            g.forward_backward('cross_entropy', 'nonfinite%s.%s' % (tag, red), dict(p, reduction=red), cefn,
+                               grad_output=gy, input=x, target=t)
+    # only the ordinary row and the -inf-elsewhere row: finite in PyTorch
+    for red in ('none', 'mean', 'sum'):
+        gy = g.f32(0.75) if red != 'none' else None
+        g.forward_backward('cross_entropy', 'neg_inf_elsewhere.%s' % red, {'reduction': red}, cefn,
+                           grad_output=gy, input=x[[3, 5]], target=t[[3, 5]])
 
 
 @family

@@ -290,11 +290,14 @@ def layers(g):
 # ---------------------------------------------------------------------------
 # packing
 
-# pack_padded_sequence's outputs batch_sizes and sorted/unsorted_indices
-# are int64, which tests/test_golden.c does not compare: its forward cases
-# are written as rnn_extra.pack.<tag>.<name>.npy for tests/test_rnn.c (which
-# knows each tag's params), registered with the writer so that gen.py
-# keeps them and --check compares them.  Everything float is in the manifest.
+# pack_padded_sequence's forward cases are in the manifest (its int64
+# outputs batch_sizes and sorted/unsorted_indices compared exactly by
+# tests/test_golden.c; with enforce_sorted PyTorch gives no indices, so the
+# case passes none).  The same inputs and outputs are also written as
+# rnn_extra.pack.<tag>.<name>.npy for tests/test_rnn.c, which packs them
+# through nnrt_packed_sequence_from_padded (it knows each tag's params);
+# they are registered with the writer so that gen.py keeps them and --check
+# compares them.
 PACK_CASES = (('sorted', 5, 3, (2,), False, [5, 3, 2], True),
               ('unsorted_batch_first', 4, 4, (3,), True, [2, 4, 1, 4], False),
               ('feat2d', 3, 3, (2, 2), False, [1, 3, 3], False),
@@ -308,6 +311,40 @@ def _extra(g, name, arr, index=False):
     with open(os.path.join(g.out, fname), 'wb') as f:
         np.save(f, a, allow_pickle=False)
     g.written.add(fname)
+
+
+def _pack_case(g, tag, params, x, lens, ps):
+    """The forward case of pack_padded_sequence: ps is PyTorch's result."""
+    outs = {'data': ps.data.detach(), 'batch_sizes': ps.batch_sizes}
+    if ps.sorted_indices is not None:
+        outs['sorted_indices'] = ps.sorted_indices
+        outs['unsorted_indices'] = ps.unsorted_indices
+    g.case('pack_padded_sequence.%s' % tag, 'pack_padded_sequence', params, {'input': x, 'lengths': lens}, outs)
+
+
+def packing_more(g):
+    """pack_padded_sequence forward cases beyond PACK_CASES (drawn after
+    every other case of the family, so their files stay as they were):
+    batch_first with enforce_sorted, ties among mixed lengths (the sort is
+    stable), every sequence of one length, a batch of one, and a case with
+    only the required outputs."""
+    for tag, T, N, feat, bf, lengths, enforce, opt in (
+            ('sorted_batch_first', 4, 3, (2,), True, [4, 4, 1], True, True),
+            ('ties_mixed', 4, 7, (2,), False, [2, 3, 3, 1, 3, 4, 3], False, True),
+            ('ties_mixed_batch_first', 4, 7, (), True, [4, 2, 4, 2, 4, 1, 4], False, True),
+            ('equal', 3, 3, (2,), False, [3, 3, 3], False, True),
+            ('one', 3, 1, (3,), True, [2], False, True),
+            ('no_indices', 5, 4, (2,), True, [1, 5, 3, 5], False, False)):
+        shape = ((N, T) if bf else (T, N)) + feat
+        x = g.randn(shape)
+        lens = np.array(lengths, dtype=np.int64)
+        ps = pack_padded_sequence(_t(x), torch.tensor(lens), batch_first=bf, enforce_sorted=enforce)
+        params = {'batch_first': bf, 'enforce_sorted': enforce}
+        if opt:
+            _pack_case(g, tag, params, x, lens, ps)
+        else:
+            g.case('pack_padded_sequence.%s' % tag, 'pack_padded_sequence', params, {'input': x, 'lengths': lens},
+                   {'data': ps.data, 'batch_sizes': ps.batch_sizes})
 
 
 def packing(g):
@@ -325,6 +362,7 @@ def packing(g):
             _extra(g, 'pack.%s.sorted_indices' % tag, ps.sorted_indices, True)
             _extra(g, 'pack.%s.unsorted_indices' % tag, ps.unsorted_indices, True)
         params = {'batch_first': bf, 'enforce_sorted': enforce}
+        _pack_case(g, tag, params, x, lens, ps)
         gd = g.randn(tuple(ps.data.shape))
         gx, = torch.autograd.grad((ps.data * _t(gd)).sum(), [xt])
         g.case('pack_padded_sequence_backward.%s' % tag, 'pack_padded_sequence_backward', params,
@@ -343,7 +381,7 @@ def packing(g):
             if ps.unsorted_indices is not None:
                 pins['unsorted_indices'] = ps.unsorted_indices.numpy()
             pid = 'pad_packed_sequence.%s.%s' % (tag, ptag)
-            g.case(pid, 'pad_packed_sequence', pp, pins, {'output': out.detach()})
+            g.case(pid, 'pad_packed_sequence', pp, pins, {'output': out.detach(), 'lengths': olens})
             gy = g.randn(tuple(out.shape))
             gd2, = torch.autograd.grad((out * _t(gy)).sum(), [data])
             g.case('pad_packed_sequence_backward.%s.%s' % (tag, ptag), 'pad_packed_sequence_backward', pp,
@@ -381,3 +419,4 @@ def cases(g):
     layers(g)
     packing(g)
     utilities(g)
+    packing_more(g)

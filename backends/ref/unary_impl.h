@@ -1,0 +1,243 @@
+/* backends/ref/unary_impl.h - the elementwise driver shared by unary.c
+ * (vector math) and unary_exact.c (scalar libm): the float32 and float64
+ * loops of one activation, forward and backward, from its formulas in
+ * nnrt/scalar.h, and the ref_<op> kernels around them.
+ *
+ * The including file defines UNARY_CLONES (a target_clones attribute, or
+ * nothing) and includes <tgmath.h> and the math declarations it wants
+ * first; it then expands NNRT_UNARY_LIST with UNARY_KERNELS for the ops it
+ * owns.  Which file owns an op: REF_UNARY_IS_EXACT(op) is 1 for the ops
+ * listed below as REF_UNARY_EXACT_<op>, whose float32 results keep scalar
+ * libm, else 0 (the probe idiom of Linux's IS_ENABLED).
+ *   gelu: the backward of its tanh approximation subtracts nearly equal
+ *   terms where tanh is near -1, so one ulp of tanhf moves it by ~1e-6
+ *   (more than the PyTorch golden test allows); libmvec's tanhf is within
+ *   4 ulp, glibc's scalar tanhf correctly rounded there.
+ * Limits: float32 and float64 only; tensors contiguous.
+ */
+#ifndef NNRT_REF_UNARY_IMPL_H
+#define NNRT_REF_UNARY_IMPL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "nnrt/scalar.h"
+#include "ref.h"
+#include "ref_omp.h"
+
+#define REF_UNARY_EXACT_gelu ~, 1
+#define REF_UNARY_SECOND_(a, b, ...) b
+#define REF_UNARY_PROBE_(...) REF_UNARY_SECOND_(__VA_ARGS__, 0, ~)
+#define REF_UNARY_IS_EXACT(name) REF_UNARY_PROBE_(REF_UNARY_EXACT_##name)
+#define REF_UNARY_CAT_(a, b) a##b
+#define REF_UNARY_CAT(a, b) REF_UNARY_CAT_(a, b)
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define REF_STREAM 1
+#endif
+
+/* a, b, c: the op's numeric params in ops.def order, `inplace` skipped. */
+static void unary_abc(const nnrt_call *call, double abc[3]) {
+  const nnrt_op_signature *s = nnrt_op_signature_of(call->op);
+  int k = 0;
+  abc[0] = abc[1] = abc[2] = 0;
+  for (int i = 0; i < s->n_params && k < 3; i++) {
+    const char *at = (const char *)call->params + s->params[i].offset;
+    switch (s->params[i].type) {
+    case NNRT_PARAM_F64: abc[k++] = *(const double *)at; break;
+    case NNRT_PARAM_I64: abc[k++] = (double)*(const int64_t *)at; break;
+    case NNRT_PARAM_ENUM: abc[k++] = *(const int *)at; break;
+    default: break;
+    }
+  }
+}
+
+/* This thread's share [*lo, *hi) of n elements inside a parallel region:
+ * whole 64-byte lines of floats, so no two threads write one cache line. */
+static void thread_span(int64_t n, int64_t *lo, int64_t *hi) {
+#ifdef _OPENMP
+  int64_t nt = omp_get_num_threads(), t = ref_thread_num();
+#else
+  int64_t nt = 1, t = 0;
+#endif
+  int64_t lines = (n + 15) / 16, per = lines / nt, extra = lines % nt;
+  int64_t first = t * per + (t < extra ? t : extra), count = per + (t < extra);
+  *lo = first * 16 < n ? first * 16 : n;
+  *hi = (first + count) * 16 < n ? (first + count) * 16 : n;
+}
+
+/* Outputs of REF_STREAM_MIN bytes or more are written with streaming
+ * (non-temporal) stores, block by block from an L1-resident buffer: an
+ * ordinary store first reads the line it writes, a third of the traffic;
+ * at that size the output would not stay in cache for its reader anyway
+ * (docs/PERFORMANCE.md has the measurements). */
+#define REF_STREAM_MIN ((int64_t)32 << 20)
+#define REF_BLOCK 2048 /* floats computed per streamed block: 8 KiB */
+
+#ifdef REF_STREAM
+/* dst[0, n) = src[0, n) with non-temporal stores of the widest kind the
+ * CPU has; dst's unaligned head and the tail are stored normally. */
+__attribute__((target("avx512f"))) static void stream_avx512(float *dst, const float *src, int64_t n) {
+  int64_t i = 0;
+  for (; i < n && ((uintptr_t)(dst + i) & 63); i++) dst[i] = src[i];
+  for (; i + 16 <= n; i += 16) _mm512_stream_ps(dst + i, _mm512_loadu_ps(src + i));
+  for (; i < n; i++) dst[i] = src[i];
+}
+__attribute__((target("avx"))) static void stream_avx(float *dst, const float *src, int64_t n) {
+  int64_t i = 0;
+  for (; i < n && ((uintptr_t)(dst + i) & 31); i++) dst[i] = src[i];
+  for (; i + 8 <= n; i += 8) _mm256_stream_ps(dst + i, _mm256_loadu_ps(src + i));
+  for (; i < n; i++) dst[i] = src[i];
+}
+static void stream_sse(float *dst, const float *src, int64_t n) {
+  int64_t i = 0;
+  for (; i < n && ((uintptr_t)(dst + i) & 15); i++) dst[i] = src[i];
+  for (; i + 4 <= n; i += 4) _mm_stream_ps(dst + i, _mm_loadu_ps(src + i));
+  for (; i < n; i++) dst[i] = src[i];
+}
+static void stream_store(float *dst, const float *src, int64_t n) {
+  __builtin_cpu_init(); /* idempotent; needed before the first query */
+  if (__builtin_cpu_supports("avx512f")) stream_avx512(dst, src, n);
+  else if (__builtin_cpu_supports("avx")) stream_avx(dst, src, n);
+  else stream_sse(dst, src, n);
+}
+/* Streamed lines must be visible before the threads' barrier. */
+static void stream_fence(void) { _mm_sfence(); }
+#else
+static void stream_store(float *dst, const float *src, int64_t n) { memcpy(dst, src, sizeof(float) * (size_t)n); }
+static void stream_fence(void) {}
+#endif
+
+#define K(v) ((T)(v))
+
+/* float32: the formula loop (inlined into each ISA clone of the span
+ * functions), the span functions (direct, or block by block through an L1
+ * buffer into streaming stores), and their threaded drivers.  (An inplace
+ * forward has X == Y: each element is read before it is written.) */
+#define UNARY_LOOPS_F32(name, fwd, bwd)                                          \
+  static inline __attribute__((always_inline)) void name##_fwd_block(           \
+      const float *X, float *Y, int64_t n, float a, float b, float c) {          \
+    typedef float T; /* what K() converts to */                                  \
+    (void)a, (void)b, (void)c;                                                   \
+    _Pragma("omp simd")                                                          \
+    for (int64_t i = 0; i < n; i++) {                                            \
+      T x = X[i];                                                                \
+      Y[i] = (fwd);                                                              \
+    }                                                                            \
+  }                                                                              \
+  static inline __attribute__((always_inline)) void name##_bwd_block(           \
+      const float *G, const float *X, float *GX, int64_t n, float a, float b, float c) { \
+    typedef float T;                                                             \
+    (void)a, (void)b, (void)c;                                                   \
+    _Pragma("omp simd")                                                          \
+    for (int64_t i = 0; i < n; i++) {                                            \
+      T x = X[i], g = G[i];                                                      \
+      GX[i] = (bwd);                                                             \
+    }                                                                            \
+  }                                                                              \
+  UNARY_CLONES static void name##_fwd_span(const float *X, float *Y, int64_t n, float a, float b, float c, \
+                                           bool stream) {                        \
+    if (!stream) {                                                               \
+      name##_fwd_block(X, Y, n, a, b, c);                                        \
+      return;                                                                    \
+    }                                                                            \
+    float buf[REF_BLOCK] __attribute__((aligned(64)));                           \
+    for (int64_t o = 0; o < n; o += REF_BLOCK) {                                 \
+      int64_t m = n - o < REF_BLOCK ? n - o : REF_BLOCK;                         \
+      name##_fwd_block(X + o, buf, m, a, b, c);                                  \
+      stream_store(Y + o, buf, m);                                               \
+    }                                                                            \
+    stream_fence();                                                              \
+  }                                                                              \
+  UNARY_CLONES static void name##_bwd_span(const float *G, const float *X, float *GX, int64_t n, float a, \
+                                           float b, float c, bool stream) {      \
+    if (!stream) {                                                               \
+      name##_bwd_block(G, X, GX, n, a, b, c);                                    \
+      return;                                                                    \
+    }                                                                            \
+    float buf[REF_BLOCK] __attribute__((aligned(64)));                           \
+    for (int64_t o = 0; o < n; o += REF_BLOCK) {                                 \
+      int64_t m = n - o < REF_BLOCK ? n - o : REF_BLOCK;                         \
+      name##_bwd_block(G + o, X + o, buf, m, a, b, c);                           \
+      stream_store(GX + o, buf, m);                                              \
+    }                                                                            \
+    stream_fence();                                                              \
+  }                                                                              \
+  static void name##_fwd_f32(const float *X, float *Y, int64_t n, float a, float b, float c) { \
+    if (n <= REF_OMP_MIN) {                                                      \
+      name##_fwd_span(X, Y, n, a, b, c, false);                                  \
+      return;                                                                    \
+    }                                                                            \
+    bool stream = n * (int64_t)sizeof(float) >= REF_STREAM_MIN;                  \
+    _Pragma("omp parallel")                                                      \
+    {                                                                            \
+      int64_t lo, hi;                                                            \
+      thread_span(n, &lo, &hi);                                                  \
+      name##_fwd_span(X + lo, Y + lo, hi - lo, a, b, c, stream);                 \
+    }                                                                            \
+  }                                                                              \
+  static void name##_bwd_f32(const float *G, const float *X, float *GX, int64_t n, float a, float b, float c) { \
+    if (n <= REF_OMP_MIN) {                                                      \
+      name##_bwd_span(G, X, GX, n, a, b, c, false);                              \
+      return;                                                                    \
+    }                                                                            \
+    bool stream = n * (int64_t)sizeof(float) >= REF_STREAM_MIN;                  \
+    _Pragma("omp parallel")                                                      \
+    {                                                                            \
+      int64_t lo, hi;                                                            \
+      thread_span(n, &lo, &hi);                                                  \
+      name##_bwd_span(G + lo, X + lo, GX + lo, hi - lo, a, b, c, stream);        \
+    }                                                                            \
+  }
+
+/* float64: plain OpenMP loops on scalar libm. */
+#define UNARY_LOOPS_F64(name, fwd, bwd)                                          \
+  static void name##_fwd_f64(const double *X, double *Y, int64_t n, double a, double b, double c) { \
+    typedef double T;                                                            \
+    (void)a, (void)b, (void)c;                                                   \
+    _Pragma("omp parallel for simd schedule(static) if (n > REF_OMP_MIN)")       \
+    for (int64_t i = 0; i < n; i++) {                                            \
+      T x = X[i];                                                                \
+      Y[i] = (fwd);                                                              \
+    }                                                                            \
+  }                                                                              \
+  static void name##_bwd_f64(const double *G, const double *X, double *GX, int64_t n, double a, double b, \
+                             double c) {                                         \
+    typedef double T;                                                            \
+    (void)a, (void)b, (void)c;                                                   \
+    _Pragma("omp parallel for simd schedule(static) if (n > REF_OMP_MIN)")       \
+    for (int64_t i = 0; i < n; i++) {                                            \
+      T x = X[i], g = G[i];                                                      \
+      GX[i] = (bwd);                                                             \
+    }                                                                            \
+  }
+
+#define UNARY_KERNELS(name, fwd, bwd)                                            \
+  UNARY_LOOPS_F32(name, fwd, bwd)                                                \
+  UNARY_LOOPS_F64(name, fwd, bwd)                                                \
+  nnrt_status ref_##name(nnrt_device *dev, const nnrt_call *call) {              \
+    (void)dev;                                                                   \
+    double p[3];                                                                 \
+    unary_abc(call, p);                                                          \
+    const nnrt_tensor *x = call->inputs[0];                                      \
+    if (x->dtype == NNRT_F64)                                                    \
+      name##_fwd_f64(x->data, call->outputs[0]->data, x->numel, p[0], p[1], p[2]); \
+    else                                                                         \
+      name##_fwd_f32(x->data, call->outputs[0]->data, x->numel, (float)p[0], (float)p[1], (float)p[2]); \
+    return NNRT_OK;                                                              \
+  }                                                                              \
+  nnrt_status ref_##name##_backward(nnrt_device *dev, const nnrt_call *call) {   \
+    (void)dev;                                                                   \
+    double p[3];                                                                 \
+    unary_abc(call, p);                                                          \
+    const nnrt_tensor *g = call->inputs[0], *x = call->inputs[1];                \
+    if (x->dtype == NNRT_F64)                                                    \
+      name##_bwd_f64(g->data, x->data, call->outputs[0]->data, x->numel, p[0], p[1], p[2]); \
+    else                                                                         \
+      name##_bwd_f32(g->data, x->data, call->outputs[0]->data, x->numel, (float)p[0], (float)p[1], (float)p[2]); \
+    return NNRT_OK;                                                              \
+  }
+
+
+#endif
