@@ -12,20 +12,7 @@
 
 #include "rnn_ref.h"
 
-#define RT float
-#define RSFX f32
-#define RGEMM cblas_sgemm
-#include "rnn_impl.h"
-#undef RT
-#undef RSFX
-#undef RGEMM
-#define RT double
-#define RSFX f64
-#define RGEMM cblas_dgemm
-#include "rnn_impl.h"
-#undef RT
-#undef RSFX
-#undef RGEMM
+#include "rnn_both.h"
 
 #define GEOM_FROM_(p, q)                                                         \
   do {                                                                           \

@@ -7,20 +7,7 @@
 
 #include "rnn_ref.h"
 
-#define RT float
-#define RSFX f32
-#define RGEMM cblas_sgemm
-#include "rnn_impl.h"
-#undef RT
-#undef RSFX
-#undef RGEMM
-#define RT double
-#define RSFX f64
-#define RGEMM cblas_dgemm
-#include "rnn_impl.h"
-#undef RT
-#undef RSFX
-#undef RGEMM
+#include "rnn_both.h"
 
 static rnn_cell_args cell_args(const nnrt_call *c, int mode) {
   const nnrt_tensor *x = ref_in_named(c, "input"), *whh = ref_in_named(c, "weight_hh");
