@@ -12,6 +12,8 @@
 
 #include <nnrt/nnrt.h>
 
+#include "npy.h"
+
 static nnrt_device *ref(void) {
   nnrt_device *d;
   cr_assert_eq(nnrt_device_get("ref", &d), NNRT_OK, "%s", nnrt_last_error());
@@ -519,4 +521,81 @@ Test(vision, distance_bad_inputs) {
   untouched(y);
   nnrt_tensor *all[] = {x1, x2, x3, y};
   for (int i = 0; i < 4; i++) nnrt_tensor_free(all[i]);
+}
+
+/* ---- PairwiseDistance and CosineSimilarity modules, against the PyTorch
+ * fixtures of their ops (tests/golden) ---- */
+
+static nnrt_tensor *golden_tensor(nnrt_device *dev, const char *file) {
+  char path[512], err[256];
+  snprintf(path, sizeof path, NNRT_SOURCE_DIR "/tests/golden/%s", file);
+  npy_array a;
+  cr_assert_eq(npy_read(path, &a, err, sizeof err), 0, "%s", err);
+  cr_assert_eq(npy_convert(&a, NNRT_F64, err, sizeof err), 0, "%s", err);
+  nnrt_tensor *t;
+  cr_assert_eq(nnrt_tensor_new(dev, NNRT_F64, a.ndim, a.shape, &t), NNRT_OK, "%s", nnrt_last_error());
+  cr_assert_eq(nnrt_tensor_write(t, a.data, a.bytes), NNRT_OK);
+  npy_free(&a);
+  return t;
+}
+
+static void expect_golden(nnrt_tensor *got, const char *file) {
+  nnrt_device *ref;
+  cr_assert_eq(nnrt_device_get("ref", &ref), NNRT_OK);
+  nnrt_tensor *want = golden_tensor(ref, file);
+  int64_t n = nnrt_tensor_numel(want);
+  cr_assert_eq(nnrt_tensor_numel(got), n, "%s: element count", file);
+  double g[256], w[256];
+  cr_assert(n <= 256);
+  cr_assert_eq(nnrt_tensor_read(got, g, sizeof(double) * (size_t)n), NNRT_OK);
+  cr_assert_eq(nnrt_tensor_read(want, w, sizeof(double) * (size_t)n), NNRT_OK);
+  for (int64_t i = 0; i < n; i++)
+    cr_expect(fabs(g[i] - w[i]) <= 1e-10 * (1 + fabs(w[i])), "%s[%lld]: got %.17g, PyTorch %.17g", file, (long long)i,
+              g[i], w[i]);
+  nnrt_tensor_free(want);
+}
+
+static void distance_module_case(nnrt_op op, const char *params, const char *fwd, const char *bwd) {
+  nnrt_device *dev;
+  cr_assert_eq(nnrt_device_get("ref", &dev), NNRT_OK);
+  union { nnrt_pairwise_distance_params pd; nnrt_cosine_similarity_params cs; } p;
+  cr_assert_eq(nnrt_params_init(op, &p), NNRT_OK);
+  if (*params) cr_assert_eq(nnrt_params_set(op, &p, params), NNRT_OK, "%s", nnrt_last_error());
+  nnrt_module *m;
+  cr_assert_eq(nnrt_module_distance(dev, op, &p, &m), NNRT_OK, "%s", nnrt_last_error());
+  char f[256];
+  snprintf(f, sizeof f, "%s.x1.npy", fwd);
+  nnrt_tensor *x1 = golden_tensor(dev, f);
+  snprintf(f, sizeof f, "%s.x2.npy", fwd);
+  nnrt_tensor *x2 = golden_tensor(dev, f);
+  snprintf(f, sizeof f, "%s.grad_output.npy", bwd);
+  nnrt_tensor *gy = golden_tensor(dev, f);
+  nnrt_tensor *y, *g1, *g2;
+  cr_assert_eq(nnrt_module_forward(m, x1, &y), NNRT_ERR_INVALID_ARGUMENT); /* two inputs */
+  cr_assert_eq(nnrt_module_forward2(m, x1, x2, &y), NNRT_OK, "%s", nnrt_last_error());
+  snprintf(f, sizeof f, "%s.output.npy", fwd);
+  expect_golden(y, f);
+  cr_assert_eq(nnrt_module_backward2(m, gy, &g1, &g2), NNRT_OK, "%s", nnrt_last_error());
+  snprintf(f, sizeof f, "%s.grad_x1.npy", bwd);
+  expect_golden(g1, f);
+  snprintf(f, sizeof f, "%s.grad_x2.npy", bwd);
+  expect_golden(g2, f);
+  cr_expect_eq(nnrt_module_forward2(m, x1, gy, &y), NNRT_ERR_INVALID_ARGUMENT); /* shapes differ */
+  nnrt_tensor_free(x1);
+  nnrt_tensor_free(x2);
+  nnrt_tensor_free(gy);
+  nnrt_module_free(m);
+}
+
+Test(vision, pairwise_distance_module_matches_pytorch) {
+  distance_module_case(NNRT_OP_pairwise_distance, "", "pairwise_distance.d1", "pairwise_distance_backward.d1");
+  nnrt_module *m;
+  nnrt_device *dev;
+  cr_assert_eq(nnrt_device_get("ref", &dev), NNRT_OK);
+  cr_expect_neq(nnrt_module_distance(dev, NNRT_OP_relu, NULL, &m), NNRT_OK);
+  cr_expect_neq(nnrt_module_backward2(NULL, NULL, NULL, NULL), NNRT_OK);
+}
+
+Test(vision, cosine_similarity_module_matches_pytorch) {
+  distance_module_case(NNRT_OP_cosine_similarity, "dim=0", "cosine_similarity.d1", "cosine_similarity_backward.d1");
 }

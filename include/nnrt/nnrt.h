@@ -361,10 +361,17 @@ NNRT_API nnrt_status nnrt_module_embedding(nnrt_device *dev, int64_t num_embeddi
                                            int64_t padding_idx, uint64_t seed, nnrt_module **out);
 /* A buffer of the module by name ("running_mean", "num_batches_tracked";
  * "1.running_mean" for child 1 of a Sequential), owned by the module:
- * NNRT_ERR_NOT_FOUND if it has none of that name.  PairwiseDistance and
- * CosineSimilarity have no module: use the ops nnrt_pairwise_distance and
- * nnrt_cosine_similarity (and their _backward). */
+ * NNRT_ERR_NOT_FOUND if it has none of that name. */
 NNRT_API nnrt_status nnrt_module_buffer(const nnrt_module *m, const char *name, nnrt_tensor **buffer);
+/* PairwiseDistance (op NNRT_OP_pairwise_distance) or CosineSimilarity
+ * (NNRT_OP_cosine_similarity), params NULL for PyTorch's defaults.  They
+ * take two inputs: nnrt_module_forward2 gives the module-owned output,
+ * nnrt_module_backward2 the module-owned gradients of both inputs (either
+ * pointer may be NULL).  Inputs are borrowed until the backward. */
+NNRT_API nnrt_status nnrt_module_distance(nnrt_device *dev, nnrt_op op, const void *params, nnrt_module **out);
+NNRT_API nnrt_status nnrt_module_forward2(nnrt_module *m, nnrt_tensor *x1, nnrt_tensor *x2, nnrt_tensor **output);
+NNRT_API nnrt_status nnrt_module_backward2(nnrt_module *m, nnrt_tensor *grad_output, nnrt_tensor **grad_x1,
+                                           nnrt_tensor **grad_x2);
 
 /* ---- recurrent modules, packed sequences, gradient clipping ---------------- */
 /* A packed batch of variable-length sequences, as torch's PackedSequence.
