@@ -1,10 +1,12 @@
 /* tests/test_onednn.c - the oneDNN plugin: the device is there and says
- * what it is, its ops equal ref's (exactly at the kinks, within float
- * tolerance elsewhere: activations, softmax, linear, prelu, batch_norm
- * (a large-mean input against its definition), rnn/lstm/gru inference),
- * what it declines runs on ref in place and is counted, parameter
- * gradients accumulate, cached primitives give the same bits call after
- * call and from several threads.
+ * what it is, its ops equal ref's (within float tolerance: activations,
+ * softmax, linear, prelu, batch_norm (a large-mean input against its
+ * definition), rnn/lstm/gru inference), NaN and infinities come out where
+ * ref's (PyTorch's) do on the paths that repair oneDNN's results (softmax,
+ * log_softmax backward, prelu, large enough to run in pieces), the
+ * memory-bound activations and whatever else it declines run on ref in
+ * place and are counted, parameter gradients accumulate, cached
+ * primitives give the same bits call after call and from several threads.
  * Skipped (with a message) when the plugin was not built: oneDNN missing
  * at configure time.  The full op-by-op comparison is nnrt-check's
  * (tests/onednn.cmake); no timing is asserted anywhere. */
@@ -130,35 +132,55 @@ Test(onednn, device_describes_itself) {
     cr_expect_not_null(strstr(info.version, "oneDNN"), "version '%s'", info.version);
   }
   cr_expect(found, "no usable onednn backend listed");
-  cr_expect(nnrt_device_has_op(dnn, NNRT_OP_relu));
+  cr_expect(nnrt_device_has_op(dnn, NNRT_OP_sigmoid));
   cr_expect(nnrt_device_has_op(dnn, NNRT_OP_linear_backward));
   cr_expect(nnrt_device_has_op(dnn, NNRT_OP_prelu_backward));
   cr_expect_not(nnrt_device_has_op(dnn, NNRT_OP_softsign));
   cr_expect_not(nnrt_device_has_op(dnn, NNRT_OP_hardswish_backward));
+  cr_expect_not(nnrt_device_has_op(dnn, NNRT_OP_relu)); /* memory-bound: ref's */
 }
 
-/* The kinks: relu' at 0 is 0, hardtanh' and relu6' at both bounds are 0,
- * leaky_relu' at 0 is the slope: bit-exact with ref. */
-Test(onednn, piecewise_linear_ops_equal_ref_exactly) {
+/* The memory-bound activations are left to ref (as fast, and exact with
+ * NaN and infinities where oneDNN's relu and clip are not): on the onednn
+ * device they run on ref in place, are counted, and give ref's bits, at
+ * the kinks and with NaN and +-inf inputs and gradients. */
+Test(onednn, memory_bound_activations_run_on_ref) {
   need_onednn();
   int64_t shape[] = {5, 7, 11, 13};
   nnrt_tensor *x = tensor(ref_dev, NNRT_F32, 4, shape), *g = tensor(ref_dev, NNRT_F32, 4, shape);
   fill(x, -8, 8, 1);
   fill(g, -2, 2, 2);
+  float *xv = nnrt_tensor_data(x), *gv = nnrt_tensor_data(g);
+  for (int i = 0; i < 3; i++) {
+    xv[100 + i] = (float[]){NAN, INFINITY, -INFINITY}[i];
+    gv[200 + i] = (float[]){NAN, INFINITY, -INFINITY}[i];
+  }
   nnrt_tensor *fwd[] = {x}, *bwd[] = {g, x};
-  nnrt_leaky_relu_params lr = {.negative_slope = 0.2};
-  nnrt_leaky_relu_backward_params lrb = {.negative_slope = 0.2};
-  nnrt_hardtanh_params ht = {.min_val = -1, .max_val = 3};
-  nnrt_hardtanh_backward_params htb = {.min_val = -1, .max_val = 3};
-  compare_op(NNRT_OP_relu, NULL, fwd, 1, 0, 0, true, 0);
-  compare_op(NNRT_OP_relu_backward, NULL, bwd, 2, 0, 0, true, 0);
-  compare_op(NNRT_OP_relu6, NULL, fwd, 1, 0, 0, true, 0);
-  compare_op(NNRT_OP_relu6_backward, NULL, bwd, 2, 0, 0, true, 0);
-  compare_op(NNRT_OP_leaky_relu, &lr, fwd, 1, 0, 0, true, 0);
-  compare_op(NNRT_OP_leaky_relu_backward, &lrb, bwd, 2, 0, 0, true, 0);
-  compare_op(NNRT_OP_hardtanh, &ht, fwd, 1, 0, 0, true, 0);
-  compare_op(NNRT_OP_hardtanh_backward, &htb, bwd, 2, 0, 0, true, 0);
-  compare_op(NNRT_OP_threshold_backward, NULL, bwd, 2, 0, 0, true, 0);
+  const char *cases[] = {"relu", "relu6", "leaky_relu negative_slope=0.2", "hardtanh min_val=-1 max_val=3",
+                         "threshold", "elu", "elu alpha=0.3", "celu"};
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+    for (int b = 0; b < 2; b++) {
+      char name[64], buf[64];
+      snprintf(buf, sizeof buf, "%s", cases[c]);
+      char *save = NULL, *op_name = strtok_r(buf, " ", &save);
+      snprintf(name, sizeof name, "%s%s", op_name, b ? "_backward" : "");
+      nnrt_op op = nnrt_op_from_name(name);
+      char p[256];
+      cr_assert_eq(nnrt_params_init(op, p), NNRT_OK);
+      for (char *t = strtok_r(NULL, " ", &save); t; t = strtok_r(NULL, " ", &save))
+        cr_assert_eq(nnrt_params_set(op, p, t), NNRT_OK, "%s", nnrt_last_error());
+      nnrt_tensor **in = b ? bwd : fwd, *in_d[2] = {0};
+      for (int i = 0; i <= b; i++) in_d[i] = copy_to(dnn, in[i]);
+      nnrt_tensor *want = tensor(ref_dev, NNRT_F32, 4, shape), *got = tensor(dnn, NNRT_F32, 4, shape);
+      uint64_t before = nnrt_device_fallback_count(dnn, op);
+      cr_assert_eq(nnrt_op_run(op, p, in, &want), NNRT_OK, "%s", nnrt_last_error());
+      cr_assert_eq(nnrt_op_run(op, p, in_d, &got), NNRT_OK, "%s", nnrt_last_error());
+      cr_expect_eq(nnrt_device_fallback_count(dnn, op), before + 1, "%s did not run on ref", cases[c]);
+      expect_equal_bits(cases[c], got, want);
+      nnrt_tensor_free(want);
+      nnrt_tensor_free(got);
+      for (int i = 0; i <= b; i++) nnrt_tensor_free(in_d[i]);
+    }
   nnrt_tensor_free(x);
   nnrt_tensor_free(g);
 }
@@ -176,11 +198,11 @@ Test(onednn, smooth_activations_equal_ref_within_float_tolerance) {
     nnrt_op op;
     const void *params;
   } cases[] = {
-      {NNRT_OP_elu, NULL}, {NNRT_OP_elu_backward, NULL}, {NNRT_OP_sigmoid, NULL}, {NNRT_OP_sigmoid_backward, NULL},
+      {NNRT_OP_sigmoid, NULL}, {NNRT_OP_sigmoid_backward, NULL},
       {NNRT_OP_tanh, NULL}, {NNRT_OP_tanh_backward, NULL}, {NNRT_OP_gelu, NULL}, {NNRT_OP_gelu_backward, NULL},
       {NNRT_OP_gelu, &gt}, {NNRT_OP_gelu_backward, &gtb}, {NNRT_OP_silu, NULL}, {NNRT_OP_silu_backward, NULL},
       {NNRT_OP_mish, NULL}, {NNRT_OP_hardswish, NULL}, {NNRT_OP_softplus_backward, NULL},
-      {NNRT_OP_logsigmoid_backward, NULL}, {NNRT_OP_celu, NULL}, {NNRT_OP_celu_backward, NULL},
+      {NNRT_OP_logsigmoid_backward, NULL},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     bool backward = strstr(nnrt_op_name(cases[i].op), "_backward") != NULL;
@@ -211,6 +233,127 @@ Test(onednn, softmax_family_equals_ref) {
   nnrt_tensor_free(g);
   nnrt_tensor_free(y);
   nnrt_tensor_free(ly);
+}
+
+/* NaN where ref has NaN, the same infinities, other values within
+ * rtol |b| + atol * (largest finite |b|, at least 1). */
+static void expect_close_nonfinite(const char *what, nnrt_tensor *got, nnrt_tensor *want, double rtol, double atol) {
+  const float *a = nnrt_tensor_data(got), *b = nnrt_tensor_data(want);
+  int64_t n = nnrt_tensor_numel(want);
+  double scale = 1;
+  for (int64_t i = 0; i < n; i++)
+    if (isfinite(b[i])) scale = fmax(scale, fabs(b[i]));
+  for (int64_t i = 0; i < n; i++) {
+    bool ok = isnan(b[i]) ? isnan(a[i]) : isinf(b[i]) ? a[i] == b[i] : fabs((double)a[i] - b[i]) <= rtol * fabs(b[i]) + atol * scale;
+    if (!ok) cr_assert_fail("%s: element %lld: onednn %.9g, ref %.9g", what, (long long)i, a[i], b[i]);
+  }
+}
+
+/* Puts NaN, +inf and -inf at about one element in `every` (from seed). */
+static void sprinkle(nnrt_tensor *t, int every, unsigned seed) {
+  float *d = nnrt_tensor_data(t);
+  uint64_t s = seed * 2654435761u + 7;
+  for (int64_t i = 0; i < nnrt_tensor_numel(t); i++) {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    uint64_t r = s >> 33;
+    if (r % (uint64_t)every == 0) d[i] = (float[]){NAN, INFINITY, -INFINITY}[(r / (uint64_t)every) % 3];
+  }
+}
+
+/* Runs op on ref and onednn (inputs given on ref; UPDATE outputs from
+ * 0.5), expects the NaN and infinities where ref's are and whether it
+ * fell back. */
+static void compare_nonfinite(const char *what, nnrt_op op, const void *params, nnrt_tensor **in_ref, int n_in,
+                              double rtol, double atol, bool fallback) {
+  const nnrt_op_signature *s = nnrt_op_signature_of(op);
+  nnrt_tensor *in_dnn[4] = {0}, *out_ref[4] = {0}, *out_dnn[4] = {0};
+  nnrt_shape shapes[4];
+  for (int i = 0; i < n_in; i++) in_dnn[i] = copy_to(dnn, in_ref[i]);
+  cr_assert_eq(nnrt_op_infer(op, params, in_ref, shapes), NNRT_OK, "%s", nnrt_last_error());
+  for (int i = 0; i < s->n_outputs; i++) {
+    out_ref[i] = tensor(ref_dev, shapes[i].dtype, shapes[i].ndim, shapes[i].dims);
+    out_dnn[i] = tensor(dnn, shapes[i].dtype, shapes[i].ndim, shapes[i].dims);
+    nnrt_tensor_fill(out_ref[i], 0.5);
+    nnrt_tensor_fill(out_dnn[i], 0.5);
+  }
+  uint64_t fb = nnrt_device_fallback_count(dnn, op);
+  cr_assert_eq(nnrt_op_run(op, params, in_ref, out_ref), NNRT_OK, "ref %s: %s", what, nnrt_last_error());
+  cr_assert_eq(nnrt_op_run(op, params, in_dnn, out_dnn), NNRT_OK, "onednn %s: %s", what, nnrt_last_error());
+  cr_expect_eq(nnrt_device_fallback_count(dnn, op), fb + fallback, "%s: %s to ref", what,
+               fallback ? "did not fall back" : "fell back");
+  for (int i = 0; i < s->n_outputs; i++) {
+    char w[128];
+    snprintf(w, sizeof w, "%s %s", what, s->outputs[i].name);
+    expect_close_nonfinite(w, out_dnn[i], out_ref[i], rtol, atol);
+    nnrt_tensor_free(out_ref[i]);
+    nnrt_tensor_free(out_dnn[i]);
+  }
+  for (int i = 0; i < n_in; i++) nnrt_tensor_free(in_dnn[i]);
+}
+
+/* NaN and infinities through the ops that keep oneDNN and repair its
+ * results (softmax, log_softmax backward, prelu), small (one primitive)
+ * and at 2 Mi elements (in pieces up to 32 threads), against ref, which
+ * the PyTorch golden fixtures check.  Rows hold scattered NaN, +inf and
+ * -inf, and one row is all -inf; prelu's NaN inputs sit in one channel, so
+ * only that channel's grad_weight is NaN. */
+Test(onednn, nonfinite_values_where_ref_has_them) {
+  need_onednn();
+  for (int big = 0; big < 2; big++) {
+    char what[64];
+    int64_t xs[] = {big ? 20480 : 37, 100};
+    nnrt_tensor *x = tensor(ref_dev, NNRT_F32, 2, xs), *g = tensor(ref_dev, NNRT_F32, 2, xs);
+    nnrt_tensor *y = tensor(ref_dev, NNRT_F32, 2, xs), *ly = tensor(ref_dev, NNRT_F32, 2, xs);
+    fill(x, -10, 10, 30);
+    fill(g, -1, 1, 31);
+    sprinkle(x, 700, 32);
+    float *xv = nnrt_tensor_data(x);
+    for (int d = 0; d < 100; d++) xv[5 * 100 + d] = -INFINITY;
+    for (int d = 0; d < 100; d += 3) xv[6 * 100 + d] = -INFINITY;
+    nnrt_softmax_params sp = {.dim = 1};
+    nnrt_log_softmax_params lp = {.dim = -1};
+    cr_assert_eq(nnrt_softmax(x, y, &sp), NNRT_OK);
+    cr_assert_eq(nnrt_log_softmax(x, ly, &lp), NNRT_OK);
+    snprintf(what, sizeof what, "softmax %lldx100", (long long)xs[0]);
+    compare_nonfinite(what, NNRT_OP_softmax, &sp, (nnrt_tensor *[]){x}, 1, 1e-5, 1e-6, false);
+    nnrt_softmax_backward_params bp = {.dim = 1};
+    nnrt_log_softmax_backward_params lbp = {.dim = 1};
+    snprintf(what, sizeof what, "log_softmax_backward %lldx100", (long long)xs[0]);
+    compare_nonfinite(what, NNRT_OP_log_softmax_backward, &lbp, (nnrt_tensor *[]){g, ly}, 2, 1e-5, 1e-6, false);
+    sprinkle(g, 900, 33);
+    snprintf(what, sizeof what, "log_softmax_backward %lldx100, non-finite g", (long long)xs[0]);
+    compare_nonfinite(what, NNRT_OP_log_softmax_backward, &lbp, (nnrt_tensor *[]){g, ly}, 2, 1e-5, 1e-6, false);
+    snprintf(what, sizeof what, "softmax_backward %lldx100", (long long)xs[0]);
+    compare_nonfinite(what, NNRT_OP_softmax_backward, &bp, (nnrt_tensor *[]){g, y}, 2, 1e-5, 1e-6, false);
+    nnrt_tensor *all[] = {x, g, y, ly};
+    for (size_t i = 0; i < 4; i++) nnrt_tensor_free(all[i]);
+
+    int64_t ps[] = {big ? 256 : 3, 16, big ? 512 : 5}, per_channel[] = {16}, single[] = {1};
+    nnrt_tensor *px = tensor(ref_dev, NNRT_F32, 3, ps), *pg = tensor(ref_dev, NNRT_F32, 3, ps);
+    fill(px, -4, 4, 34);
+    fill(pg, -1, 1, 35);
+    float *pxv = nnrt_tensor_data(px);
+    for (int64_t n = 0; n < ps[0]; n++) /* NaN in channel 3 only; +-inf anywhere */
+      for (int64_t i = 0; i < ps[2]; i += 7) pxv[(n * 16 + 3) * ps[2] + i] = NAN;
+    for (int64_t i = 11; i < nnrt_tensor_numel(px); i += 1013) pxv[i] = i % 2 ? INFINITY : -INFINITY;
+    for (int k = 0; k < 2; k++) {
+      nnrt_tensor *w = tensor(ref_dev, NNRT_F32, 1, k ? single : per_channel);
+      fill(w, 0.1, 0.5, 36);
+      snprintf(what, sizeof what, "prelu %s %lld", k ? "w1" : "wC", (long long)nnrt_tensor_numel(px));
+      compare_nonfinite(what, NNRT_OP_prelu, NULL, (nnrt_tensor *[]){px, w}, 2, 0, 0, false);
+      snprintf(what, sizeof what, "prelu_backward %s %lld", k ? "w1" : "wC", (long long)nnrt_tensor_numel(px));
+      compare_nonfinite(what, NNRT_OP_prelu_backward, NULL, (nnrt_tensor *[]){pg, px, w}, 3, 1e-4, 1e-6, false);
+      /* a non-finite weight: the forward goes to ref, the backward stays */
+      ((float *)nnrt_tensor_data(w))[0] = k ? NAN : INFINITY;
+      snprintf(what, sizeof what, "prelu %s, non-finite weight", k ? "w1" : "wC");
+      compare_nonfinite(what, NNRT_OP_prelu, NULL, (nnrt_tensor *[]){px, w}, 2, 0, 0, true);
+      snprintf(what, sizeof what, "prelu_backward %s, non-finite weight", k ? "w1" : "wC");
+      compare_nonfinite(what, NNRT_OP_prelu_backward, NULL, (nnrt_tensor *[]){pg, px, w}, 3, 1e-4, 1e-6, false);
+      nnrt_tensor_free(w);
+    }
+    nnrt_tensor_free(px);
+    nnrt_tensor_free(pg);
+  }
 }
 
 /* x (2, 3, 17) exercises the (*, in) view; gradients start from 0.5 to
@@ -414,24 +557,25 @@ Test(onednn, fallback_runs_on_ref_in_place_and_is_counted) {
   cr_expect_eq(nnrt_device_fallback_count(dnn, NNRT_OP_softplus), before + 1);
   expect_equal_bits("softplus", yd, want);
 
-  /* elu backward with alpha != 1 is declined by supports() */
+  /* softplus backward with beta != 1 is declined by supports() */
   nnrt_tensor *gd = copy_to(dnn, x);
-  nnrt_elu_backward_params eb = {.alpha = 0.3};
-  before = nnrt_device_fallback_count(dnn, NNRT_OP_elu_backward);
-  cr_assert_eq(nnrt_elu_backward(x, x, want, &eb), NNRT_OK);
-  cr_assert_eq(nnrt_elu_backward(gd, xd, yd, &eb), NNRT_OK, "%s", nnrt_last_error());
-  cr_expect_eq(nnrt_device_fallback_count(dnn, NNRT_OP_elu_backward), before + 1);
-  expect_equal_bits("elu_backward alpha=0.3", yd, want);
+  nnrt_softplus_backward_params sb = {.beta = 2, .threshold = 20};
+  before = nnrt_device_fallback_count(dnn, NNRT_OP_softplus_backward);
+  cr_assert_eq(nnrt_softplus_backward(x, x, want, &sb), NNRT_OK);
+  cr_assert_eq(nnrt_softplus_backward(gd, xd, yd, &sb), NNRT_OK, "%s", nnrt_last_error());
+  cr_expect_eq(nnrt_device_fallback_count(dnn, NNRT_OP_softplus_backward), before + 1);
+  expect_equal_bits("softplus_backward beta=2", yd, want);
 
   /* f64 on the onednn device: ref computes it on the device's buffers */
   nnrt_tensor *x64 = tensor(dnn, NNRT_F64, 2, shape), *y64 = tensor(dnn, NNRT_F64, 2, shape);
   double *xv = nnrt_tensor_data(x64);
-  for (int i = 0; i < 4 * 33; i++) xv[i] = i % 2 ? -i : i;
-  before = nnrt_device_fallback_count(dnn, NNRT_OP_relu);
-  cr_assert_eq(nnrt_relu(x64, y64, NULL), NNRT_OK, "%s", nnrt_last_error());
-  cr_expect_eq(nnrt_device_fallback_count(dnn, NNRT_OP_relu), before + 1);
+  for (int i = 0; i < 4 * 33; i++) xv[i] = (i % 2 ? -i : i) / 16.0;
+  before = nnrt_device_fallback_count(dnn, NNRT_OP_sigmoid);
+  cr_assert_eq(nnrt_sigmoid(x64, y64, NULL), NNRT_OK, "%s", nnrt_last_error());
+  cr_expect_eq(nnrt_device_fallback_count(dnn, NNRT_OP_sigmoid), before + 1);
   const double *yv = nnrt_tensor_data(y64);
-  for (int i = 0; i < 4 * 33; i++) cr_expect_eq(yv[i], xv[i] > 0 ? xv[i] : 0, "f64 relu[%d]", i);
+  for (int i = 0; i < 4 * 33; i++)
+    cr_expect(fabs(yv[i] - 1 / (1 + exp(-xv[i]))) < 1e-15, "f64 sigmoid[%d] = %.17g", i, yv[i]);
 
   nnrt_tensor_free(x);
   nnrt_tensor_free(want);
@@ -447,11 +591,13 @@ Test(onednn, inplace_activation) {
   int64_t shape[] = {100};
   nnrt_tensor *x = tensor(ref_dev, NNRT_F32, 1, shape), *want = tensor(ref_dev, NNRT_F32, 1, shape);
   fill(x, -3, 3, 12);
-  cr_assert_eq(nnrt_relu(x, want, NULL), NNRT_OK);
+  cr_assert_eq(nnrt_silu(x, want, NULL), NNRT_OK);
   nnrt_tensor *xd = copy_to(dnn, x);
-  nnrt_relu_params ip = {.inplace = true};
-  cr_assert_eq(nnrt_relu(xd, NULL, &ip), NNRT_OK, "%s", nnrt_last_error());
-  expect_equal("relu inplace", xd, want);
+  nnrt_silu_params ip = {.inplace = true};
+  uint64_t before = nnrt_device_fallback_count(dnn, NNRT_OP_silu);
+  cr_assert_eq(nnrt_silu(xd, NULL, &ip), NNRT_OK, "%s", nnrt_last_error());
+  cr_expect_eq(nnrt_device_fallback_count(dnn, NNRT_OP_silu), before, "silu fell back to ref");
+  expect_close("silu inplace", xd, want, 1e-5, 2e-6);
   nnrt_tensor_free(x);
   nnrt_tensor_free(want);
   nnrt_tensor_free(xd);

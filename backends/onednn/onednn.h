@@ -121,4 +121,34 @@ bool onednn_rnn_lookup(const char *op, nnrt_kernel_fn *kernel, onednn_supports_f
  * zero-volume handling is left to ref, which is exact and cheap there). */
 bool onednn_call_f32_nonempty(const nnrt_call *call);
 
+/* ---- nonfinite.c ----
+ * Whether x[0, n) holds a NaN / a NaN or an infinity: one vectorized read,
+ * threaded above ONEDNN_SERIAL_ELEMENTS (outside parallel regions). */
+bool onednn_has_nan(const float *x, int64_t n);
+bool onednn_has_nonfinite(const float *x, int64_t n);
+
+/* A call run in pieces along one dim of its key, so that each piece's
+ * result is still in cache (L2) when a repair scans it: piece p covers
+ * units [p * per, p * per + per) of k->d[axis] (the last one the rest),
+ * runs on one OpenMP thread with a single-threaded primitive, and then
+ * each(ctx, p, piece's key, its pointers) runs on that thread. */
+#define ONEDNN_PIECE_ELEMENTS 32768 /* per argument: 128 KiB */
+typedef struct onednn_cut {
+  int axis;       /* the dim of k->d that is cut */
+  int64_t per;    /* its units per piece */
+  int64_t pieces; /* 1: not cut, run as one primitive */
+  int n;          /* arguments, in the builder's order */
+  int64_t unit[ONEDNN_MAX_ARGS]; /* floats argument i moves per unit of the axis (0: not cut) */
+  int64_t step[ONEDNN_MAX_ARGS]; /* and per piece besides (a slot per piece for partial results) */
+} onednn_cut;
+typedef void (*onednn_piece_fn)(void *ctx, int64_t piece, const onednn_key *k, void *const *ptrs);
+/* Plans a cut of k along axis, whose unit holds `unit` elements: about
+ * ONEDNN_PIECE_ELEMENTS per piece, and none (one piece) unless every
+ * OpenMP thread gets two.  The caller then fills n, unit and step. */
+void onednn_cut_plan(const onednn_key *k, int axis, int64_t unit, onednn_cut *cut);
+/* Runs k as cut (as one primitive, then each(ctx, 0, k, ptrs), when it
+ * has one piece or oneDNN cannot build the pieces' primitives). */
+nnrt_status onednn_execute_cut(const char *op, const onednn_key *k, onednn_build_fn build, void *const *ptrs,
+                               const onednn_cut *cut, onednn_piece_fn each, void *ctx);
+
 #endif

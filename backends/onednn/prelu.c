@@ -9,8 +9,17 @@
  * into a temporary and adds it to grad_weight (which ACCUMULATES).  A call
  * that wants grad_weight but not grad_input would need a full-size
  * temporary for oneDNN's diff_src: it is left to ref.  The weight gradient
- * sums in float (ref: double).
+ * sums in float within a piece (below), the pieces in double (ref: double).
+ *
+ * Non-finite values: a NaN, inf or -inf weight is left to ref in the
+ * forward (oneDNN's x > 0 lanes come out NaN), a one-time check of C
+ * floats; the backward gets them right.  A NaN x in the backward takes the
+ * wrong branch in oneDNN (gx = 0, and left out of gw; PyTorch: w g, and gw
+ * NaN): large calls run in pieces along the batch dim (the elements, with
+ * one weight) that stay in L2 (onednn_execute_cut), each piece's x is
+ * scanned once for NaN, and only then repaired.  README.md has the costs.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,16 +76,23 @@ static bool make_key(const nnrt_call *c, int x_at, bool bwd, onednn_key *k) {
   return true;
 }
 
-/* ---- forward: (input, weight) -> (output) ---- */
+/* ---- forward: (input, weight) -> (output) ----
+ * A non-finite weight is left to ref: oneDNN's x > 0 lanes come out NaN
+ * with it, where PyTorch's are x. */
+static bool forward_key(const nnrt_call *c, onednn_key *k) {
+  const nnrt_tensor *w = c->inputs[1];
+  return make_key(c, 0, false, k) && !onednn_has_nonfinite(w->data, w->numel);
+}
+
 static bool prelu_s(const nnrt_call *c) {
   onednn_key k;
-  return make_key(c, 0, false, &k) && onednn_available(c->op_name, &k, build);
+  return forward_key(c, &k) && onednn_available(c->op_name, &k, build);
 }
 
 static nnrt_status prelu_k(nnrt_device *dev, const nnrt_call *c) {
   (void)dev;
   onednn_key k;
-  if (!make_key(c, 0, false, &k))
+  if (!forward_key(c, &k))
     return onednn_host->error(NNRT_ERR_UNIMPLEMENTED, "%s: onednn cannot run this call", c->op_name);
   void *ptrs[] = {c->inputs[0]->data, c->inputs[1]->data, c->outputs[0]->data};
   return onednn_execute(c->op_name, &k, build, ptrs);
@@ -89,20 +105,57 @@ static bool prelu_backward_s(const nnrt_call *c) {
   return c->outputs[0] && make_key(c, 1, true, &k) && onednn_available(c->op_name, &k, build);
 }
 
+/* The repair of one piece, ptrs (x, w, g, gx, gw) of (outer, C, inner):
+ * where x is NaN PyTorch takes the w branch, gx = w g, and adds g x = NaN
+ * to gw; oneDNN gives gx = 0 there and leaves the element out of gw. */
+static void backward_repair(void *ctx, int64_t piece, const onednn_key *k, void *const *ptrs) {
+  (void)ctx, (void)piece;
+  int64_t outer = k->d[0], C = k->d[1], inner = k->d[2];
+  const float *x = ptrs[0], *w = ptrs[1], *g = ptrs[2];
+  float *gx = ptrs[3], *gw = ptrs[4];
+  if (!onednn_has_nan(x, outer * C * inner)) return;
+  for (int64_t o = 0; o < outer; o++)
+    for (int64_t ch = 0; ch < C; ch++)
+      for (int64_t i = (o * C + ch) * inner; i < (o * C + ch + 1) * inner; i++)
+        if (x[i] != x[i]) {
+          gx[i] = w[ch] * g[i];
+          gw[ch] = NAN;
+        }
+}
+
+/* Run in pieces (onednn_execute_cut) along the batch dim, or along the
+ * elements with one weight, each piece's gw into a slot of its own; the
+ * slots are summed here in piece order.  Not cut where the slots would
+ * take more than 1/16 of the input (many channels, few elements each). */
 static nnrt_status prelu_backward_k(nnrt_device *dev, const nnrt_call *c) {
   (void)dev;
   if (!c->outputs[0] && !c->outputs[1]) return NNRT_OK;
   onednn_key k;
   if (!c->outputs[0] || !make_key(c, 1, true, &k))
     return onednn_host->error(NNRT_ERR_UNIMPLEMENTED, "%s: onednn cannot run this call", c->op_name);
-  int64_t C = k.d[1];
-  float *gw_tmp = aligned_alloc(64, ((size_t)C * sizeof(float) + 63) / 64 * 64);
+  int64_t C = k.d[1], inner = k.d[2];
+  int axis = C == 1 ? 2 : 0;
+  onednn_cut cut;
+  onednn_cut_plan(&k, axis, axis ? 1 : C * inner, &cut);
+  if (cut.pieces * C * 16 > k.d[0] * C * inner) cut.pieces = 1;
+  float *gw_tmp = aligned_alloc(64, ((size_t)(cut.pieces * C) * sizeof(float) + 63) / 64 * 64);
   if (!gw_tmp) return onednn_host->error(NNRT_ERR_OUT_OF_MEMORY, "%s: onednn: out of memory", c->op_name);
+  cut.n = 5;
+  int64_t unit = axis ? 1 : C * inner;
+  const int64_t units[] = {unit, 0, unit, unit, 0};
+  for (int i = 0; i < 5; i++) {
+    cut.unit[i] = units[i];
+    cut.step[i] = i == 4 ? C : 0;
+  }
   void *ptrs[] = {c->inputs[1]->data, c->inputs[2]->data, c->inputs[0]->data, c->outputs[0]->data, gw_tmp};
-  nnrt_status st = onednn_execute(c->op_name, &k, build, ptrs);
+  nnrt_status st = onednn_execute_cut(c->op_name, &k, build, ptrs, &cut, backward_repair, NULL);
   if (!st && c->outputs[1]) {
     float *gw = c->outputs[1]->data;
-    for (int64_t i = 0; i < C; i++) gw[i] += gw_tmp[i];
+    for (int64_t ch = 0; ch < C; ch++) {
+      double sum = 0;
+      for (int64_t p = 0; p < cut.pieces; p++) sum += gw_tmp[p * C + ch];
+      gw[ch] += (float)sum;
+    }
   }
   free(gw_tmp);
   return st;

@@ -14,8 +14,19 @@
  * exceeds 1; PyTorch's (and ref's) never does.  Its backward,
  * g - exp(y) * sum(g), is accurate and runs here.
  * Along a dim with inner > 1 oneDNN 2.6 offers only its reference
- * implementation, which cache.c declines (15-100x slower than ref).
+ * implementation (15-100x slower than ref): declined.
+ *
+ * Non-finite values: oneDNN's max skips a NaN and its exp clamps its
+ * argument, so a softmax row holding a NaN or +inf comes out as numbers
+ * where PyTorch's is NaN throughout, and log_softmax's backward takes
+ * exp(NaN) as +inf.  Both are repaired after the primitive: large calls
+ * run in pieces of whole rows (onednn_execute_cut), and one vectorized
+ * read of a piece's x (or y), still in L2, finds whether there is anything
+ * to repair; only then are the rows (elements) PyTorch makes NaN set to
+ * NaN.  README.md has what it costs.  softmax's backward needs nothing: it
+ * multiplies and adds, and NaN and inf propagate as PyTorch's do.
  */
+#include <math.h>
 #include <string.h>
 
 #include "onednn.h"
@@ -70,6 +81,7 @@ static bool make_key(const nnrt_call *c, bool log, bool bwd, onednn_key *k) {
   int64_t d[3];
   /* the dim param leads the params struct of every softmax-family op */
   split(c->inputs[bwd ? 1 : 0], ((const nnrt_softmax_params *)c->params)->dim, d);
+  if (d[2] != 1) return false; /* only oneDNN's reference implementation; the repairs assume rows */
   *k = (onednn_key){.kind = bwd ? ONEDNN_K_SOFTMAX_BWD : ONEDNN_K_SOFTMAX_FWD,
                     .alg = (int32_t)(log ? dnnl_softmax_log : dnnl_softmax_accurate),
                     .d = {d[0], d[1], d[2], 0},
@@ -82,16 +94,69 @@ static bool supports(const nnrt_call *c, bool log, bool bwd) {
   return make_key(c, log, bwd, &k) && onednn_available(c->op_name, &k, build);
 }
 
+/* ---- non-finite repairs (see the file comment) ----
+ * Each sees one piece of rows (onednn_execute_cut), on one thread. */
+
+/* softmax forward, ptrs (x, y): PyTorch's row is NaN throughout where x
+ * holds a NaN or +inf (its max is NaN or +inf, and x - max is NaN
+ * somewhere) or is all -inf (-inf - -inf); oneDNN gives numbers for the
+ * first two. */
+static void softmax_repair(void *ctx, int64_t piece, const onednn_key *k, void *const *ptrs) {
+  (void)ctx, (void)piece;
+  int64_t rows = k->d[0], D = k->d[1];
+  const float *x = ptrs[0];
+  float *y = ptrs[1];
+  if (!onednn_has_nonfinite(x, rows * D)) return;
+  for (int64_t r = 0; r < rows; r++) {
+    const float *xr = x + r * D;
+    float mx = -INFINITY;
+    unsigned nan = 0;
+#pragma omp simd reduction(max : mx) reduction(| : nan)
+    for (int64_t d = 0; d < D; d++) {
+      nan |= xr[d] != xr[d];
+      mx = xr[d] > mx ? xr[d] : mx;
+    }
+    if (nan || isinf(mx))
+      for (int64_t d = 0; d < D; d++) y[r * D + d] = NAN;
+  }
+}
+
+/* log_softmax backward, ptrs (y, g, gx): g - exp(y) sum(g) is NaN wherever
+ * y is NaN, in PyTorch; oneDNN's exp(NaN) is +inf.  Every other y (+-inf,
+ * large) it gets right, its exp(-inf) being exactly 0. */
+static void log_softmax_backward_repair(void *ctx, int64_t piece, const onednn_key *k, void *const *ptrs) {
+  (void)ctx, (void)piece;
+  int64_t n = k->d[0] * k->d[1];
+  const float *y = ptrs[0];
+  float *gx = ptrs[2];
+  if (!onednn_has_nan(y, n)) return;
+  for (int64_t i = 0; i < n; i++)
+    if (y[i] != y[i]) gx[i] = NAN;
+}
+
+/* Runs k, whose n arguments are all (rows, D), in pieces of whole rows,
+ * each repaired while in cache: rows are independent, so the pieces give
+ * the same bits as one primitive. */
+static nnrt_status execute_repaired(const nnrt_call *c, const onednn_key *k, void *const *ptrs, int n,
+                                    onednn_piece_fn repair) {
+  onednn_cut cut;
+  onednn_cut_plan(k, 0, k->d[1], &cut);
+  cut.n = n;
+  for (int i = 0; i < n; i++) cut.unit[i] = k->d[1];
+  return onednn_execute_cut(c->op_name, k, build, ptrs, &cut, repair, NULL);
+}
+
 static nnrt_status run(const nnrt_call *c, bool log, bool bwd) {
   onednn_key k;
   if (!make_key(c, log, bwd, &k))
     return onednn_host->error(NNRT_ERR_UNIMPLEMENTED, "%s: onednn cannot run this call", c->op_name);
   if (bwd) { /* (grad_output, output) -> (grad_input) */
     void *ptrs[] = {c->inputs[1]->data, c->inputs[0]->data, c->outputs[0]->data};
-    return onednn_execute(c->op_name, &k, build, ptrs);
+    if (!log) return onednn_execute(c->op_name, &k, build, ptrs);
+    return execute_repaired(c, &k, ptrs, 3, log_softmax_backward_repair);
   }
   void *ptrs[] = {c->inputs[0]->data, c->outputs[0]->data};
-  return onednn_execute(c->op_name, &k, build, ptrs);
+  return execute_repaired(c, &k, ptrs, 2, softmax_repair);
 }
 
 static nnrt_status softmax_k(nnrt_device *d, const nnrt_call *c) { (void)d; return run(c, false, false); }
