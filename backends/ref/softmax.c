@@ -7,7 +7,8 @@
  * vectorized path: expf from libmvec in an `omp simd` loop, compiled per
  * ISA (ref_vecmath.h), the exp argument x - max in float (exact when x is
  * within a factor of 2 of max; elsewhere its rounding only touches terms
- * below e^-1 of the largest), sums still in double. */
+ * below e^-1 of the largest), sums still in double, the final scaling by
+ * 1/sum in float. */
 #include "ref_vecmath.h"
 
 #include "ref.h"
@@ -83,9 +84,9 @@ REF_CLONES static void line_fwd_f32(const float *x, float *y, int64_t D, mode_t_
     y[d] = e;
     sum += e;
   }
-  double r = 1.0 / sum;
+  float r = (float)(1.0 / sum); /* a float multiply: one rounding more, 13% faster */
 #pragma omp simd
-  for (int64_t d = 0; d < D; d++) y[d] = (float)(y[d] * r);
+  for (int64_t d = 0; d < D; d++) y[d] *= r;
 }
 
 /* float32 log_softmax backward of one contiguous line: g - exp(y) sum(g). */
