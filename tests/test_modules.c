@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "npy.h"
+#include "train.h"
 
 #define FIX NNRT_SOURCE_DIR "/tests/fixtures/modules/"
 
@@ -82,15 +83,8 @@ Test(modules, three_sgd_steps_match_pytorch) {
   nnrt_optimizer *opt;
   OK(nnrt_optimizer_sgd(net, &sp, &opt));
   for (int step = 0; step < 3; step++) {
-    nnrt_tensor *out, *loss, *g;
     float lv;
-    OK(nnrt_module_zero_grad(net));
-    OK(nnrt_module_forward(net, xt, &out));
-    OK(nnrt_loss_forward(loss_fn, out, yt, &loss));
-    OK(nnrt_loss_backward(loss_fn, &g));
-    OK(nnrt_module_backward(net, g, &g));
-    OK(nnrt_optimizer_step(opt));
-    OK(nnrt_tensor_read(loss, &lv, sizeof lv));
+    OK(train_step(net, loss_fn, opt, xt, yt, &lv));
     expect_close(&lv, (double *)want_loss.data + step, 1, 1e-5, "loss");
   }
   for (size_t i = 0; i < 5; i++) {

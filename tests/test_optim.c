@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "npy.h"
+#include "train.h"
 
 #define FIX NNRT_SOURCE_DIR "/tests/fixtures/optim/"
 #define OK(call) cr_assert_eq((call), NNRT_OK, "%s: %s", #call, nnrt_last_error())
@@ -81,15 +82,8 @@ static void three_adam_steps(const char *tag, const nnrt_adam_step_params *p) {
   nnrt_optimizer *opt;
   OK(nnrt_optimizer_adam(net, p, &opt));
   for (int step = 0; step < 3; step++) {
-    nnrt_tensor *out, *loss, *g;
     float lv;
-    OK(nnrt_module_zero_grad(net));
-    OK(nnrt_module_forward(net, xt, &out));
-    OK(nnrt_loss_forward(loss_fn, out, yt, &loss));
-    OK(nnrt_loss_backward(loss_fn, &g));
-    OK(nnrt_module_backward(net, g, &g));
-    OK(nnrt_optimizer_step(opt));
-    OK(nnrt_tensor_read(loss, &lv, sizeof lv));
+    OK(train_step(net, loss_fn, opt, xt, yt, &lv));
     double w = ((double *)want_loss.data)[step];
     cr_expect(fabs(lv - w) <= 1e-5 * (1 + fabs(w)), "%s: loss of step %d: got %.8g, PyTorch %.8g", tag, step + 1,
               lv, w);
