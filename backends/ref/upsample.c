@@ -16,12 +16,109 @@
  * forward.  Here both directions use the forward's mapping above.
  * Backward scatters each plane's output gradient into a double
  * accumulator, serially within the plane and in parallel over the N*C
- * planes: deterministic whatever the thread count. */
+ * planes: deterministic whatever the thread count.  Bilinear does it in
+ * two separable steps (each gradient row reduced along W, then added to
+ * its two source rows), so float64 results differ from a direct 2-D
+ * scatter in the last bits (relative 1e-13 typical); float32 ones, rounded
+ * from double, matched the direct scatter bit for bit in every case tried.
+ * Nearest with integer factors on both dims sums each input element's
+ * block directly, in the scatter's order: the same bits.
+ * Forward works row by row over the N*C*OH output rows, split into one
+ * contiguous range per thread: an output row is built once in a per-thread
+ * buffer (nearest: a gather through the column table, or for an integer
+ * factor f an f-fold duplication of each element; bilinear: the vertical
+ * blend of two horizontally interpolated source rows, which are kept while
+ * consecutive output rows share them) and then copied out, with streaming
+ * stores for float32 outputs of REF_UP_STREAM_MIN bytes or more.  Output
+ * rows that map to the same source row as the previous one reuse the
+ * buffer.  With AVX-512 (float32, streamed outputs) a factor-2 nearest row
+ * and the bilinear blend go straight to the output, and the bilinear
+ * column pass picks its taps by permutes from a 32-wide window instead of
+ * gathers.  Bilinear computes h0 * (w0 a + w1 b) + h1 * (w0 c + w1 d) in
+ * that order without FMA, as the per-pixel loop did: same bits. */
 #include <math.h>
+#include <string.h>
 
 #include "ref.h"
 
 #include "ref_omp.h"
+
+/* GCC only: the AVX-512 functions rely on its optimize("fp-contract=off"). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#include <immintrin.h>
+#define REF_UP_STREAM 1
+#endif
+
+/* Float32 outputs this large are written with non-temporal stores: an
+ * ordinary store first reads the line it writes, and an output this size
+ * would not stay in cache for its reader anyway. */
+#define REF_UP_STREAM_MIN ((int64_t)32 << 20)
+
+#ifdef REF_UP_STREAM
+/* dst[0, n) = src[0, n), non-temporal where dst is aligned; head and tail
+ * are stored normally. */
+__attribute__((target("avx512f"))) static void up_stream_avx512(float *dst, const float *src, int64_t n) {
+  int64_t i = 0;
+  for (; i < n && ((uintptr_t)(dst + i) & 63); i++) dst[i] = src[i];
+  for (; i + 16 <= n; i += 16) _mm512_stream_ps(dst + i, _mm512_loadu_ps(src + i));
+  for (; i < n; i++) dst[i] = src[i];
+}
+static void up_stream_sse(float *dst, const float *src, int64_t n) {
+  int64_t i = 0;
+  for (; i < n && ((uintptr_t)(dst + i) & 15); i++) dst[i] = src[i];
+  for (; i + 4 <= n; i += 4) _mm_stream_ps(dst + i, _mm_loadu_ps(src + i));
+  for (; i < n; i++) dst[i] = src[i];
+}
+static bool up_have_avx512(void) {
+  __builtin_cpu_init(); /* idempotent; needed before the first query */
+  return __builtin_cpu_supports("avx512f");
+}
+static void up_stream_f32(float *dst, const float *src, int64_t n, bool avx512) {
+  if (avx512) up_stream_avx512(dst, src, n);
+  else up_stream_sse(dst, src, n);
+}
+/* Streamed lines must be visible before the threads' barrier. */
+static void up_fence(void) { _mm_sfence(); }
+#else
+static bool up_have_avx512(void) { return false; }
+static void up_stream_f32(float *dst, const float *src, int64_t n, bool avx512) {
+  (void)avx512;
+  memcpy(dst, src, sizeof(float) * (size_t)n);
+}
+static void up_fence(void) {}
+#endif
+
+/* Row store of either element type: streamed only for float32. */
+static void up_store_f32(float *dst, const float *src, int64_t n, int mode) {
+  if (mode) up_stream_f32(dst, src, n, mode == 2);
+  else memcpy(dst, src, sizeof(float) * (size_t)n);
+}
+static void up_store_f64(double *dst, const double *src, int64_t n, int mode) {
+  (void)mode;
+  memcpy(dst, src, sizeof(double) * (size_t)n);
+}
+
+/* This thread's contiguous share [*lo, *hi) of n rows. */
+static void up_span(int64_t n, int64_t *lo, int64_t *hi) {
+#ifdef _OPENMP
+  int64_t nt = omp_get_num_threads(), t = ref_thread_num();
+#else
+  int64_t nt = 1, t = 0;
+#endif
+  int64_t per = n / nt, extra = n % nt;
+  *lo = t * per + (t < extra ? t : extra);
+  *hi = *lo + per + (t < extra);
+}
+
+/* The integer factor f when idx[o] == o / f for every o (out == f * in),
+ * else 0. */
+static int64_t int_factor(const int64_t *idx, int64_t in, int64_t out) {
+  if (in <= 0 || out % in) return 0;
+  int64_t f = out / in;
+  for (int64_t o = 0; o < out; o++)
+    if (idx[o] != o / f) return 0;
+  return f;
+}
 
 /* Both upsample ops' params start with size[2], scale_factor[2]. */
 static const double *scales_of(const nnrt_call *call) {
@@ -75,15 +172,246 @@ static up_geom geom_of(const nnrt_tensor *x, const nnrt_tensor *y) {
   return (up_geom){x->shape[0] * x->shape[1], x->shape[2], x->shape[3], y->shape[2], y->shape[3]};
 }
 
+/* Column taps of a float32 forward in the layout of a vector loop: int32
+ * indices and float weights, all four arrays in one block at i0. */
+typedef struct lin_cols {
+  int32_t *i0, *i1;
+  float *w0, *w1;
+  /* Per full block of 16 columns: the first source column of a window of
+   * 32 that holds all its taps (i0, i1 then relative to it), or -1 when
+   * the taps spread wider (absolute i0, i1, gathered). */
+  int64_t *base;
+  int64_t W;
+} lin_cols;
+
+/* Fills c from tw when the AVX-512 loop can use it; false (nothing to
+ * free) when the CPU lacks AVX-512, W overflows int32 or memory is short. */
+static bool lin_cols_make(lin_cols *c, const lin_tap *tw, int64_t W, int64_t OW) {
+  if (!up_have_avx512() || W > INT32_MAX) return false;
+  char *m = malloc(16 * (size_t)OW + sizeof(int64_t) * (size_t)(OW / 16) + 1);
+  if (!m) return false;
+  c->i0 = (int32_t *)m;
+  c->i1 = c->i0 + OW;
+  c->w0 = (float *)(c->i1 + OW);
+  c->w1 = c->w0 + OW;
+  c->base = (int64_t *)(c->w1 + OW); /* 16 * OW bytes in: aligned */
+  c->W = W;
+  for (int64_t o = 0; o < OW; o++) {
+    c->i0[o] = (int32_t)tw[o].i0;
+    c->i1[o] = (int32_t)tw[o].i1;
+    c->w0[o] = (float)tw[o].l0;
+    c->w1[o] = (float)tw[o].l1;
+  }
+  for (int64_t b = 0; b < OW / 16; b++) {
+    int64_t lo = INT64_MAX, hi = -1;
+    for (int64_t o = 16 * b; o < 16 * b + 16; o++) {
+      lo = tw[o].i0 < lo ? tw[o].i0 : lo;
+      hi = tw[o].i1 > hi ? tw[o].i1 : hi;
+    }
+    c->base[b] = hi - lo < 32 ? lo : -1;
+    if (c->base[b] < 0) continue;
+    for (int64_t o = 16 * b; o < 16 * b + 16; o++) {
+      c->i0[o] -= (int32_t)lo;
+      c->i1[o] -= (int32_t)lo;
+    }
+  }
+  return true;
+}
+
+/* r[o] = w0[o] x[i0[o]] + w1[o] x[i1[o]], 16 columns a step: the taps
+ * picked by permutes from a 32-column window (masked loads, so never read
+ * past the row's end), or where they spread wider, by gathers.
+ * Contraction to FMA is off so the result matches the portable loop's
+ * separately rounded product and sum. */
+#ifdef REF_UP_STREAM
+__attribute__((target("avx512f"), optimize("fp-contract=off"))) static void lin_cols_row(float *r, const float *x,
+                                                                                        int64_t OW,
+                                                                                        const lin_cols *c) {
+  int64_t o = 0;
+  for (; o + 16 <= OW; o += 16) {
+    int64_t base = c->base[o / 16];
+    __m512i j0 = _mm512_loadu_si512(c->i0 + o), j1 = _mm512_loadu_si512(c->i1 + o);
+    __m512 a, b;
+    if (base >= 0) {
+      int64_t left = c->W - base; /* >= 1 */
+      __mmask16 m0 = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+      __mmask16 m1 = left >= 32 ? (__mmask16)0xffff : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1);
+      __m512 v0 = _mm512_maskz_loadu_ps(m0, x + base);
+      __m512 v1 = _mm512_maskz_loadu_ps(m1, x + base + 16);
+      a = _mm512_permutex2var_ps(v0, j0, v1);
+      b = _mm512_permutex2var_ps(v0, j1, v1);
+    } else {
+      a = _mm512_i32gather_ps(j0, x, 4);
+      b = _mm512_i32gather_ps(j1, x, 4);
+    }
+    __m512 p = _mm512_mul_ps(_mm512_loadu_ps(c->w0 + o), a);
+    __m512 q = _mm512_mul_ps(_mm512_loadu_ps(c->w1 + o), b);
+    _mm512_storeu_ps(r + o, _mm512_add_ps(p, q));
+  }
+  for (; o < OW; o++) r[o] = c->w0[o] * x[c->i0[o]] + c->w1[o] * x[c->i1[o]];
+}
+/* y[o] = h0 r0[o] + h1 r1[o] with streaming stores where y is aligned. */
+__attribute__((target("avx512f"), optimize("fp-contract=off"))) static void blend_stream_avx512(
+    float *y, const float *r0, const float *r1, float h0, float h1, int64_t n) {
+  int64_t o = 0;
+  for (; o < n && ((uintptr_t)(y + o) & 63); o++) y[o] = h0 * r0[o] + h1 * r1[o];
+  __m512 a = _mm512_set1_ps(h0), b = _mm512_set1_ps(h1);
+  for (; o + 16 <= n; o += 16)
+    _mm512_stream_ps(y + o, _mm512_add_ps(_mm512_mul_ps(a, _mm512_loadu_ps(r0 + o)),
+                                          _mm512_mul_ps(b, _mm512_loadu_ps(r1 + o))));
+  for (; o < n; o++) y[o] = h0 * r0[o] + h1 * r1[o];
+}
+/* y[2i] = y[2i + 1] = x[i] for i < n, streamed; y is 64-byte aligned. */
+__attribute__((target("avx512f"))) static void dup2_stream_avx512(float *y, const float *x, int64_t n) {
+  const __m512i lo = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+  const __m512i hi = _mm512_set_epi32(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512 v = _mm512_loadu_ps(x + i);
+    _mm512_stream_ps(y + 2 * i, _mm512_permutexvar_ps(lo, v));
+    _mm512_stream_ps(y + 2 * i + 16, _mm512_permutexvar_ps(hi, v));
+  }
+  for (; i < n; i++) y[2 * i] = y[2 * i + 1] = x[i];
+}
+/* gx[j] = (float)(0 + g0[2j] + g0[2j+1] + g1[2j] + g1[2j+1]) in double,
+ * added in that order (nearest backward, factor 2 on both dims). */
+__attribute__((target("avx512f"))) static void sum2x2_avx512(float *gx, const float *g0, const float *g1, int64_t W) {
+  const __m512i ev = _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0), od = _mm512_set_epi64(15, 13, 11, 9, 7, 5, 3, 1);
+  int64_t j = 0;
+  for (; j + 8 <= W; j += 8) {
+    __m256 a0 = _mm256_loadu_ps(g0 + 2 * j), a1 = _mm256_loadu_ps(g0 + 2 * j + 8);
+    __m256 b0 = _mm256_loadu_ps(g1 + 2 * j), b1 = _mm256_loadu_ps(g1 + 2 * j + 8);
+    __m512d p0 = _mm512_cvtps_pd(a0), p1 = _mm512_cvtps_pd(a1);
+    __m512d q0 = _mm512_cvtps_pd(b0), q1 = _mm512_cvtps_pd(b1);
+    __m512d s = _mm512_add_pd(_mm512_setzero_pd(), _mm512_permutex2var_pd(p0, ev, p1));
+    s = _mm512_add_pd(s, _mm512_permutex2var_pd(p0, od, p1));
+    s = _mm512_add_pd(s, _mm512_permutex2var_pd(q0, ev, q1));
+    s = _mm512_add_pd(s, _mm512_permutex2var_pd(q0, od, q1));
+    _mm256_storeu_ps(gx + j, _mm512_cvtpd_ps(s));
+  }
+  for (; j < W; j++) {
+    double a = 0;
+    a += (double)g0[2 * j];
+    a += (double)g0[2 * j + 1];
+    a += (double)g1[2 * j];
+    a += (double)g1[2 * j + 1];
+    gx[j] = (float)a;
+  }
+}
+#else
+static void lin_cols_row(float *r, const float *x, int64_t OW, const lin_cols *c) {
+  for (int64_t o = 0; o < OW; o++) r[o] = c->w0[o] * x[c->i0[o]] + c->w1[o] * x[c->i1[o]];
+}
+#endif
+
+#ifdef REF_UP_STREAM
+#define BLEND_STREAM_f32 1
+static void blend_stream(float *y, const float *r0, const float *r1, float h0, float h1, int64_t n) {
+  blend_stream_avx512(y, r0, r1, h0, h1, n);
+}
+#else
+#define BLEND_STREAM_f32 0
+static void blend_stream(float *y, const float *r0, const float *r1, float h0, float h1, int64_t n) {
+  for (int64_t o = 0; o < n; o++) y[o] = h0 * r0[o] + h1 * r1[o];
+}
+#endif
+#define BLEND_STREAM_f64 0
+
+/* The AVX-512 2x2 block sum of a float32 nearest backward: true when done. */
+static bool sum2x2_row(float *gx, const float *g0, const float *g1, int64_t W, bool avx512) {
+#ifdef REF_UP_STREAM
+  if (!avx512) return false;
+  sum2x2_avx512(gx, g0, g1, W);
+  return true;
+#else
+  (void)gx, (void)g0, (void)g1, (void)W, (void)avx512;
+  return false;
+#endif
+}
+
+/* Rows of a float32 nearest forward duplicated straight into the output
+ * (factor 2 along W, AVX-512, streaming): true when done. */
+static bool dup2_row(float *y, const float *x, int64_t W, int fw, int mode) {
+#ifdef REF_UP_STREAM
+  if (fw != 2 || mode != 2 || ((uintptr_t)y & 63)) return false;
+  dup2_stream_avx512(y, x, W);
+  return true;
+#else
+  (void)y, (void)x, (void)W, (void)fw, (void)mode;
+  return false;
+#endif
+}
+
 #define UP_FNS(T, SFX)                                                           \
-  static void nearest_fwd_##SFX(const T *X, T *Y, up_geom g, const int64_t *ih, const int64_t *iw) { \
-    _Pragma("omp parallel for schedule(static) if (g.planes * g.OH * g.OW > REF_OMP_MIN)") \
-    for (int64_t pl = 0; pl < g.planes; pl++)                                    \
-      for (int64_t oh = 0; oh < g.OH; oh++) {                                    \
-        const T *xr = X + (pl * g.H + ih[oh]) * g.W;                             \
-        T *yr = Y + (pl * g.OH + oh) * g.OW;                                     \
-        for (int64_t ow = 0; ow < g.OW; ow++) yr[ow] = xr[iw[ow]];               \
+  /* buf: OW elements per thread; fw: the column factor or 0; mode: 0     \
+   * ordinary stores, 1 streaming, 2 streaming with AVX-512. */               \
+  static void nearest_row_##SFX(T *b, const T *xr, int64_t W, int64_t OW, const int64_t *iw, int64_t fw) { \
+    if (fw == 1) memcpy(b, xr, sizeof(T) * (size_t)W);                           \
+    else if (fw == 2) {                                                          \
+      _Pragma("omp simd")                                                        \
+      for (int64_t i = 0; i < W; i++) {                                          \
+        b[2 * i] = xr[i];                                                        \
+        b[2 * i + 1] = xr[i];                                                    \
       }                                                                          \
+    } else if (fw > 2) {                                                         \
+      for (int64_t i = 0; i < W; i++)                                            \
+        for (int64_t k = 0; k < fw; k++) b[i * fw + k] = xr[i];                 \
+    } else                                                                       \
+      for (int64_t ow = 0; ow < OW; ow++) b[ow] = xr[iw[ow]];                    \
+  }                                                                              \
+  static void nearest_fwd_##SFX(const T *X, T *Y, up_geom g, const int64_t *ih, const int64_t *iw, T *buf_all, \
+                                int64_t fw, int mode) {                          \
+    _Pragma("omp parallel if (g.planes * g.OH * g.OW > REF_OMP_MIN)")            \
+    {                                                                            \
+      T *b = buf_all + (size_t)ref_thread_num() * (size_t)g.OW;                  \
+      int64_t lo, hi, have = -1; /* source row (plane * H + ih) in b */         \
+      up_span(g.planes * g.OH, &lo, &hi);                                        \
+      for (int64_t r = lo; r < hi; r++) {                                        \
+        int64_t pl = r / g.OH, oh = r % g.OH, src = pl * g.H + ih[oh];           \
+        /* Only float32 has mode 2 (out_mode). */                                \
+        if (mode == 2 && dup2_row((float *)(Y + r * g.OW), (const float *)(X + src * g.W), g.W, (int)fw, mode)) \
+          continue;                                                              \
+        if (src != have) {                                                       \
+          nearest_row_##SFX(b, X + src * g.W, g.W, g.OW, iw, fw);                \
+          have = src;                                                            \
+        }                                                                        \
+        up_store_##SFX(Y + r * g.OW, b, g.OW, mode);                             \
+      }                                                                          \
+      if (mode) up_fence();                                                      \
+    }                                                                            \
+  }                                                                              \
+  /* Integer factors fh, fw on both dims: each input element's gradient is  \
+   * the sum of its fh x fw block, added in the scatter's order (rows, then  \
+   * columns) in double, so the result is the scatter's bit for bit; no     \
+   * accumulator, parallel over the N*C*H input rows. */                     \
+  static void nearest_bwd_int_##SFX(const T *G, T *GX, up_geom g, int64_t fh, int64_t fw) { \
+    int64_t rows = g.planes * g.H;                                               \
+    bool avx512 = sizeof(T) == sizeof(float) && up_have_avx512();                \
+    _Pragma("omp parallel for schedule(static) if (g.planes * g.OH * g.OW > REF_OMP_MIN)") \
+    for (int64_t r = 0; r < rows; r++) {                                         \
+      const T *gr = G + r * fh * g.OW; /* (pl * OH + i * fh) * OW */            \
+      T *gx = GX + r * g.W;                                                      \
+      if (fh == 2 && fw == 2) {                                                  \
+        const T *g1 = gr + g.OW;                                                 \
+        /* Only float32 has avx512 set. */                                       \
+        if (avx512 && sum2x2_row((float *)gx, (const float *)gr, (const float *)g1, g.W, avx512)) continue; \
+        for (int64_t j = 0; j < g.W; j++) {                                      \
+          double a = 0; /* as the scatter: -0 sums to +0 */                    \
+          a += (double)gr[2 * j];                                                \
+          a += (double)gr[2 * j + 1];                                            \
+          a += (double)g1[2 * j];                                                \
+          a += (double)g1[2 * j + 1];                                            \
+          gx[j] = (T)a;                                                          \
+        }                                                                        \
+        continue;                                                                \
+      }                                                                          \
+      for (int64_t j = 0; j < g.W; j++) {                                        \
+        double a = 0;                                                            \
+        for (int64_t kh = 0; kh < fh; kh++)                                      \
+          for (int64_t kw = 0; kw < fw; kw++) a += (double)gr[kh * g.OW + j * fw + kw]; \
+        gx[j] = (T)a;                                                            \
+      }                                                                          \
+    }                                                                            \
   }                                                                              \
   static void nearest_bwd_##SFX(const T *G, T *GX, up_geom g, const int64_t *ih, const int64_t *iw, double *acc_all) { \
     _Pragma("omp parallel if (g.planes * g.OH * g.OW > REF_OMP_MIN)")            \
@@ -102,25 +430,74 @@ static up_geom geom_of(const nnrt_tensor *x, const nnrt_tensor *y) {
       }                                                                          \
     }                                                                            \
   }                                                                              \
-  static void bilinear_fwd_##SFX(const T *X, T *Y, up_geom g, const lin_tap *th, const lin_tap *tw) { \
-    _Pragma("omp parallel for schedule(static) if (g.planes * g.OH * g.OW > REF_OMP_MIN)") \
-    for (int64_t pl = 0; pl < g.planes; pl++)                                    \
-      for (int64_t oh = 0; oh < g.OH; oh++) {                                    \
-        const T *x0 = X + (pl * g.H + th[oh].i0) * g.W;                          \
-        const T *x1 = X + (pl * g.H + th[oh].i1) * g.W;                          \
-        T h0 = (T)th[oh].l0, h1 = (T)th[oh].l1;                                  \
-        T *yr = Y + (pl * g.OH + oh) * g.OW;                                     \
-        for (int64_t ow = 0; ow < g.OW; ow++) {                                  \
-          const lin_tap *t = &tw[ow];                                            \
-          T w0 = (T)t->l0, w1 = (T)t->l1;                                        \
-          yr[ow] = h0 * (w0 * x0[t->i0] + w1 * x0[t->i1]) + h1 * (w0 * x1[t->i0] + w1 * x1[t->i1]); \
-        }                                                                        \
-      }                                                                          \
+  /* One source row interpolated along W: r[ow] = w0 x[i0] + w1 x[i1]. */     \
+  static void lin_row_##SFX(T *r, const T *x, int64_t OW, const lin_tap *tw, const lin_cols *cols) { \
+    /* cols is only ever set for float32 (see lin_cols_make). */                 \
+    if (cols) {                                                                  \
+      lin_cols_row((float *)r, (const float *)x, OW, cols);                      \
+      return;                                                                    \
+    }                                                                            \
+    for (int64_t ow = 0; ow < OW; ow++) {                                        \
+      const lin_tap *t = &tw[ow];                                                \
+      r[ow] = (T)t->l0 * x[t->i0] + (T)t->l1 * x[t->i1];                         \
+    }                                                                            \
   }                                                                              \
+  /* buf: 3 * OW elements per thread: two interpolated source rows and the  \
+   * output row. */                                                          \
+  static void bilinear_fwd_##SFX(const T *X, T *Y, up_geom g, const lin_tap *th, const lin_tap *tw, T *buf_all, \
+                                 int mode, const lin_cols *cols) {                                     \
+    _Pragma("omp parallel if (g.planes * g.OH * g.OW > REF_OMP_MIN)")            \
+    {                                                                            \
+      T *rows[2], *o = buf_all + (size_t)ref_thread_num() * 3 * (size_t)g.OW;    \
+      int64_t have[2] = {-1, -1}; /* source row (plane * H + i) in rows[k] */   \
+      rows[0] = o + g.OW;                                                        \
+      rows[1] = o + 2 * g.OW;                                                    \
+      int64_t lo, hi;                                                            \
+      up_span(g.planes * g.OH, &lo, &hi);                                        \
+      for (int64_t r = lo; r < hi; r++) {                                        \
+        int64_t pl = r / g.OH, oh = r % g.OH;                                    \
+        int64_t s0 = pl * g.H + th[oh].i0, s1 = pl * g.H + th[oh].i1;            \
+        const T *r0 = NULL, *r1 = NULL;                                          \
+        /* Find or compute both rows, never evicting the other one needed. */    \
+        for (int k = 0; k < 2; k++) {                                            \
+          if (have[k] == s0) r0 = rows[k];                                       \
+          if (have[k] == s1) r1 = rows[k];                                       \
+        }                                                                        \
+        if (!r0) {                                                               \
+          int k = (r1 == rows[0]) ? 1 : 0;                                       \
+          lin_row_##SFX(rows[k], X + s0 * g.W, g.OW, tw, cols);                        \
+          have[k] = s0;                                                          \
+          r0 = rows[k];                                                          \
+          if (s1 == s0) r1 = r0;                                                 \
+        }                                                                        \
+        if (!r1) {                                                               \
+          int k = (r0 == rows[0]) ? 1 : 0;                                       \
+          lin_row_##SFX(rows[k], X + s1 * g.W, g.OW, tw, cols);                        \
+          have[k] = s1;                                                          \
+          r1 = rows[k];                                                          \
+        }                                                                        \
+        T h0 = (T)th[oh].l0, h1 = (T)th[oh].l1;                                  \
+        if (BLEND_STREAM_##SFX && mode == 2) {                                   \
+          /* Only float32 has mode 2 (out_mode). */                              \
+          blend_stream((float *)(Y + r * g.OW), (const float *)r0, (const float *)r1, (float)h0, (float)h1, g.OW); \
+          continue;                                                              \
+        }                                                                        \
+        T *yr = mode ? o : Y + r * g.OW;                                         \
+        _Pragma("omp simd")                                                      \
+        for (int64_t ow = 0; ow < g.OW; ow++) yr[ow] = h0 * r0[ow] + h1 * r1[ow]; \
+        if (mode) up_store_##SFX(Y + r * g.OW, o, g.OW, mode);                   \
+      }                                                                          \
+      if (mode) up_fence();                                                      \
+    }                                                                            \
+  }                                                                              \
+  /* Separable: each output-gradient row is first reduced along W into a   \
+   * double row (tmp), which is then added to its two source rows with the \
+   * row weights; acc_all holds H * W + W doubles per thread. */            \
   static void bilinear_bwd_##SFX(const T *G, T *GX, up_geom g, const lin_tap *th, const lin_tap *tw, double *acc_all) { \
     _Pragma("omp parallel if (g.planes * g.OH * g.OW > REF_OMP_MIN)")            \
     {                                                                            \
-      double *acc = acc_all + (size_t)ref_thread_num() * (size_t)(g.H * g.W);   \
+      double *acc = acc_all + (size_t)ref_thread_num() * (size_t)(g.H * g.W + g.W); \
+      double *tmp = acc + g.H * g.W;                                             \
       _Pragma("omp for schedule(static)")                                        \
       for (int64_t pl = 0; pl < g.planes; pl++) {                                \
         memset(acc, 0, sizeof(double) * (size_t)(g.H * g.W));                    \
@@ -128,14 +505,15 @@ static up_geom geom_of(const nnrt_tensor *x, const nnrt_tensor *y) {
           const T *gr = G + (pl * g.OH + oh) * g.OW;                             \
           double *a0 = acc + th[oh].i0 * g.W, *a1 = acc + th[oh].i1 * g.W;       \
           double h0 = th[oh].l0, h1 = th[oh].l1;                                 \
+          memset(tmp, 0, sizeof(double) * (size_t)g.W);                          \
           for (int64_t ow = 0; ow < g.OW; ow++) {                                \
             const lin_tap *t = &tw[ow];                                          \
             double v = gr[ow];                                                   \
-            a0[t->i0] += h0 * t->l0 * v;                                         \
-            a0[t->i1] += h0 * t->l1 * v;                                         \
-            a1[t->i0] += h1 * t->l0 * v;                                         \
-            a1[t->i1] += h1 * t->l1 * v;                                         \
+            tmp[t->i0] += t->l0 * v;                                             \
+            tmp[t->i1] += t->l1 * v;                                             \
           }                                                                      \
+          for (int64_t j = 0; j < g.W; j++) a0[j] += h0 * tmp[j];                \
+          for (int64_t j = 0; j < g.W; j++) a1[j] += h1 * tmp[j];                \
         }                                                                        \
         T *gx = GX + pl * g.H * g.W;                                             \
         for (int64_t i = 0; i < g.H * g.W; i++) gx[i] = (T)acc[i];               \
@@ -146,21 +524,26 @@ static up_geom geom_of(const nnrt_tensor *x, const nnrt_tensor *y) {
 UP_FNS(float, f32)
 UP_FNS(double, f64)
 
-/* Index tables for both dims, and for backward one accumulator plane per
- * thread; NULL on out of memory. */
+/* Index tables for both dims; for backward one accumulator plane and
+ * one row per thread, for forward `rows` row buffers of OW doubles (room for either
+ * element type) per thread. */
 typedef struct up_work {
   void *th, *tw;
   double *acc;
+  void *buf; /* 64-byte aligned */
 } up_work;
 
-static nnrt_status work_alloc(up_work *w, up_geom g, size_t tap_size, bool backward) {
+static nnrt_status work_alloc(up_work *w, up_geom g, size_t tap_size, bool backward, int rows) {
+  size_t nt = (size_t)ref_max_threads();
   w->th = malloc(tap_size * (size_t)g.OH + 1);
   w->tw = malloc(tap_size * (size_t)g.OW + 1);
-  w->acc = backward ? malloc(sizeof(double) * (size_t)(g.H * g.W) * (size_t)ref_max_threads() + 1) : NULL;
-  if (!w->th || !w->tw || (backward && !w->acc)) {
+  w->acc = backward ? malloc(sizeof(double) * (size_t)(g.H * g.W + g.W) * nt + 1) : NULL;
+  w->buf = backward ? NULL : aligned_alloc(64, (sizeof(double) * (size_t)g.OW * (size_t)rows * nt + 64) / 64 * 64);
+  if (!w->th || !w->tw || (backward ? !w->acc : !w->buf)) {
     free(w->th);
     free(w->tw);
     free(w->acc);
+    free(w->buf);
     return NNRT_ERR_OUT_OF_MEMORY;
   }
   return NNRT_OK;
@@ -170,6 +553,17 @@ static void work_free(up_work *w) {
   free(w->th);
   free(w->tw);
   free(w->acc);
+  free(w->buf);
+}
+
+/* Store mode for the forward output y: 0 ordinary, 1 streaming, 2
+ * streaming with AVX-512 (see up_store_f32). */
+static int out_mode(const nnrt_tensor *x, const nnrt_tensor *y) {
+  if (x->dtype != NNRT_F32) return 0;
+  int64_t n = 1;
+  for (int d = 0; d < 4; d++) n *= y->shape[d];
+  if (n * (int64_t)sizeof(float) < REF_UP_STREAM_MIN) return 0;
+  return up_have_avx512() ? 2 : 1;
 }
 
 /* x: the low-resolution tensor (input / grad_input), y: the high one. */
@@ -177,7 +571,7 @@ static nnrt_status nearest(const nnrt_call *call, const nnrt_tensor *x, const nn
                            bool backward) {
   up_geom g = geom_of(x, y);
   up_work w;
-  if (work_alloc(&w, g, sizeof(int64_t), backward)) return NNRT_ERR_OUT_OF_MEMORY;
+  if (work_alloc(&w, g, sizeof(int64_t), backward, 1)) return NNRT_ERR_OUT_OF_MEMORY;
   const double *s = scales_of(call);
   if (x->dtype == NNRT_F64) {
     nearest_table_f64(w.th, g.H, g.OH, s[0]);
@@ -186,8 +580,14 @@ static nnrt_status nearest(const nnrt_call *call, const nnrt_tensor *x, const nn
     nearest_table_f32(w.th, g.H, g.OH, s[0]);
     nearest_table_f32(w.tw, g.W, g.OW, s[1]);
   }
-  if (!backward) REF_DISPATCH(call, nearest_fwd, src, dst, g, w.th, w.tw);
-  else REF_DISPATCH(call, nearest_bwd, src, dst, g, w.th, w.tw, w.acc);
+  if (!backward) {
+    int64_t fw = int_factor(w.tw, g.W, g.OW);
+    REF_DISPATCH(call, nearest_fwd, src, dst, g, w.th, w.tw, w.buf, fw, out_mode(x, y));
+  } else {
+    int64_t fh = int_factor(w.th, g.H, g.OH), fw = int_factor(w.tw, g.W, g.OW);
+    if (fh && fw) REF_DISPATCH(call, nearest_bwd_int, src, dst, g, fh, fw);
+    else REF_DISPATCH(call, nearest_bwd, src, dst, g, w.th, w.tw, w.acc);
+  }
   work_free(&w);
   return NNRT_OK;
 }
@@ -197,7 +597,7 @@ static nnrt_status bilinear(const nnrt_call *call, const nnrt_tensor *x, const n
   const nnrt_upsample_bilinear2d_params *p = call->params;
   up_geom g = geom_of(x, y);
   up_work w;
-  if (work_alloc(&w, g, sizeof(lin_tap), backward)) return NNRT_ERR_OUT_OF_MEMORY;
+  if (work_alloc(&w, g, sizeof(lin_tap), backward, 3)) return NNRT_ERR_OUT_OF_MEMORY;
   if (x->dtype == NNRT_F64) {
     lin_table_f64(w.th, g.H, g.OH, p->scale_factor[0], p->align_corners);
     lin_table_f64(w.tw, g.W, g.OW, p->scale_factor[1], p->align_corners);
@@ -205,7 +605,14 @@ static nnrt_status bilinear(const nnrt_call *call, const nnrt_tensor *x, const n
     lin_table_f32(w.th, g.H, g.OH, p->scale_factor[0], p->align_corners);
     lin_table_f32(w.tw, g.W, g.OW, p->scale_factor[1], p->align_corners);
   }
-  if (!backward) REF_DISPATCH(call, bilinear_fwd, src, dst, g, w.th, w.tw);
+  if (!backward) {
+    /* The AVX-512 column pass for float32 when the CPU has it; without
+     * memory for its tables the portable loop does the same work. */
+    lin_cols cols;
+    bool fast = x->dtype == NNRT_F32 && lin_cols_make(&cols, w.tw, g.W, g.OW);
+    REF_DISPATCH(call, bilinear_fwd, src, dst, g, w.th, w.tw, w.buf, out_mode(x, y), fast ? &cols : NULL);
+    if (fast) free(cols.i0);
+  }
   else REF_DISPATCH(call, bilinear_bwd, src, dst, g, w.th, w.tw, w.acc);
   work_free(&w);
   return NNRT_OK;
