@@ -7,9 +7,10 @@
  * weights).
  *
  * float32 with classes contiguous ((N, C) input, the common case) takes a
- * vectorized path for the log-sum-exp of a row and the backward's row:
- * expf from libmvec in `omp simd` loops compiled per ISA (ref_vecmath.h),
- * sums and the gradient's arithmetic still in double. */
+ * vectorized path for the log-sum-exp of a row and the backward's row,
+ * `omp simd` loops compiled per ISA (ref_vecmath.h): the log-sum-exp of a
+ * row of finite values with an inline polynomial exp, other rows and the
+ * backward with libmvec's expf; the gradient's arithmetic in double. */
 #include <stdbool.h>
 
 #include "ref_vecmath.h"
@@ -35,15 +36,33 @@ static ce_dims dims_of(const nnrt_call *call, const nnrt_tensor *x, const nnrt_t
 }
 
 /* Per position: nll term, smoothing term, and the divisors of `mean`. */
-/* log(sum_c exp(x[c])) of one row of contiguous floats. */
+/* log(sum_c exp(x[c])) of one row of contiguous floats.  Rows of finite
+ * values (a plain sum beside the max checks) use the inline exp of
+ * ref_vecmath.h, summed in float lanes over blocks of 512 and the blocks
+ * in double; a row with an inf or NaN takes libm's expf, whose special
+ * cases give torch's NaNs and infs. */
 REF_CLONES static double row_lse_f32(const float *x, int64_t C) {
-  float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-  for (int64_t c = 0; c < C; c++) mx = x[c] > mx ? x[c] : mx; /* NaN skipped, as fmax */
+  float mx = -INFINITY, all = 0;
+#pragma omp simd reduction(max : mx) reduction(+ : all)
+  for (int64_t c = 0; c < C; c++) {
+    mx = x[c] > mx ? x[c] : mx; /* NaN skipped, as fmax */
+    all += x[c]; /* inf or NaN if any x is, or on overflow (then slow but right) */
+  }
   if (mx == -INFINITY) mx = 0; /* all -inf: 0/0; +inf: inf - inf = NaN, as torch */
   double s = 0;
+  if (all - all == 0) {
+    for (int64_t b = 0; b < C; b += 512) {
+      int64_t n = C - b > 512 ? 512 : C - b;
+      const float *xb = x + b;
+      float sb = 0;
+#pragma omp simd reduction(+ : sb)
+      for (int64_t c = 0; c < n; c++) sb += ref_expf_nonpos(xb[c] - mx);
+      s += sb;
+    }
+  } else {
 #pragma omp simd reduction(+ : s)
-  for (int64_t c = 0; c < C; c++) s += expf(x[c] - mx);
+    for (int64_t c = 0; c < C; c++) s += expf(x[c] - mx);
+  }
   return mx + log(s);
 }
 
