@@ -64,3 +64,19 @@ ACC wg_max(__local ACC *s, ACC v) {
   barrier(CLK_LOCAL_MEM_FENCE);
   return r;
 }
+
+/* max that lets NaN through, as ref's norm_p does */
+ACC nan_max(ACC a, ACC b) { return isnan(a) || a > b ? a : b; }
+
+ACC wg_nan_max(__local ACC *s, ACC v) {
+  size_t l = get_local_id(0);
+  s[l] = v;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (size_t h = get_local_size(0) / 2; h > 0; h >>= 1) {
+    if (l < h) s[l] = nan_max(s[l], s[l + h]);
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  ACC r = s[0];
+  barrier(CLK_LOCAL_MEM_FENCE);
+  return r;
+}

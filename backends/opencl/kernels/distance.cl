@@ -7,20 +7,6 @@
  * to eps on its own.  One work-group per row or position, tree sums. */
 
 T sgn_(T v) { return (T)((v > 0) - (v < 0)); }
-ACC nan_max(ACC a, ACC b) { return isnan(a) || a > b ? a : b; }
-
-ACC wg_nan_max(__local ACC *s, ACC v) {
-  size_t l = get_local_id(0);
-  s[l] = v;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (size_t h = get_local_size(0) / 2; h > 0; h >>= 1) {
-    if (l < h) s[l] = nan_max(s[l], s[l + h]);
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-  ACC r = s[0];
-  barrier(CLK_LOCAL_MEM_FENCE);
-  return r;
-}
 
 /* the p-norm of row `base` of d = x1 - x2 + eps, rounded to T as stored */
 T row_norm(__global const T *X1, __global const T *X2, size_t base, ulong D, T eps, int mode, T p, __local ACC *s) {
