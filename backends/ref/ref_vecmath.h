@@ -12,14 +12,32 @@
  * without it, or off GCC/x86-64, the declarations and clones are left out
  * and the same loops call scalar libm.  Include before <tgmath.h>.
  *
- * ref_expf_nonpos is e^x for x <= 0 (or -inf) written out so an `omp simd`
- * loop inlines it (no call, no spills), for softmax-like lines whose
- * arguments are x - max: x = n ln2 + r with n rounded to nearest, |r| <=
- * ln2/2, e^r by a degree-5 polynomial fitted for relative error (1.1e-7
- * on the interval, 2.0e-7 measured over [-87, 0]), times 2^n added to the
- * exponent bits.  Limits: results below 1.7e-38 (x < -87) are 0 where
- * expf gives denormals; x > 0 beyond 88, +inf and NaN give garbage, so
- * callers screen them out first.
+ * Inline float32 functions, written out so that an `omp simd` loop
+ * inlines them (no call, no spills around it) on any compiler and CPU;
+ * tools/vecmath/fit.py fits their polynomials and tests/test_vecmath.c
+ * measures them against the float64 libm over the whole float range:
+ *   ref_expf_nonpos(x)  e^x for x <= 0 (and -inf), for softmax-like
+ *       lines whose arguments are x - max and for e^-|x|: x = n ln2 + r
+ *       with n rounded to nearest, |r| <= ln2/2, e^r by a degree-5
+ *       polynomial (relative error 1.1e-7 on the interval), times 2^n
+ *       added to the exponent bits, denormal results included; x > 80
+ *       and NaN give garbage, so callers screen NaN out first.
+ *   ref_expf(x)  e^x everywhere: the same reduction and polynomial, 2^n
+ *       applied as two factors so that denormal results round once and
+ *       overflow gives +inf; NaN gives NaN.
+ *   ref_expf_neg(x)  e^x for x <= 0 and NaN.
+ *   ref_sigmoidf(x), ref_dsigmoidf(x)  1 / (1 + e^-x) and its derivative
+ *       from e = e^-|x|, which never overflows.
+ *   ref_tanhf(x)  sign(x) (-u / (2 + u)) for u = e^-2|x| - 1, from an
+ *       expm1 polynomial that stays accurate near 0; NaN gives NaN.
+ *   ref_softplusf(y)  log(1 + e^y) as max(y, 0) + log(1 + e^-|y|), the
+ *       logarithm as 2 atanh(e / (2 + e)) by a polynomial.
+ *   ref_log1pf(u)  log(1 + u): v = 1 + u rounded, v = 2^k m with m in
+ *       [sqrt(1/2), sqrt(2)), log(m) = f - f^2/2 + f^3 Q(f) for f = m - 1,
+ *       plus k ln2 and the part of u that the rounding of v lost, over v;
+ *       -1 gives -inf, below -1 NaN, +inf +inf.
+ * They differ from glibc's expf, tanhf and log1pf by a few ulp (the
+ * test's bounds), as libmvec's and PyTorch's vector functions do.
  */
 #ifndef NNRT_REF_VECMATH_H
 #define NNRT_REF_VECMATH_H
@@ -38,31 +56,159 @@ __attribute__((simd("notinbranch"))) float erff(float);
 #define REF_CLONES
 #endif
 
-static inline float ref_expf_nonpos(float x) {
-  /* n = round(x / ln2): adding 1.5 * 2^23 leaves n in the low mantissa
-   * bits (|n| < 2^22), rounded to nearest on the way.  Below -87, where
-   * 2^n is no longer a normal number, this and what follows are garbage
-   * (NaN at -inf), replaced by 0 at the end; no clamp is needed. */
+static inline __attribute__((always_inline)) float ref_f32_from_bits_(uint32_t b) {
+  float f;
+  memcpy(&f, &b, sizeof f);
+  return f;
+}
+static inline __attribute__((always_inline)) uint32_t ref_bits_of_f32_(float f) {
+  uint32_t b;
+  memcpy(&b, &f, sizeof b);
+  return b;
+}
+
+/* e^r for |r| <= ln2/2 (and a little beyond), relative error 1.1e-7 */
+static inline __attribute__((always_inline)) float ref_exp_poly_(float r) {
+  float p = 0.00831204958f;
+  p = p * r + 0.0418944996f;
+  p = p * r + 0.166671332f;
+  p = p * r + 0.499992018f;
+  p = p * r + 1.0f;
+  return p * r + 1.0f;
+}
+
+/* x = n ln2 + *r: returns t = 1.5 * 2^23 + n, whose low mantissa bits
+ * hold n (two's complement) for |n| < 2^22; adding 1.5 * 2^23 rounds
+ * x / ln2 to nearest on the way.  ln2 is split Cody-Waite style:
+ * n * 0.693359375 is exact for |n| < 2^15. */
+static inline __attribute__((always_inline)) float ref_exp_reduce_(float x, float *r) {
   float t = x * 1.44269504088896341f + 12582912.0f;
   float n = t - 12582912.0f;
-  /* ln2 split Cody-Waite style: n * 0.693359375 is exact for |n| < 2^15. */
-  float r = x - n * 0.693359375f;
-  r = r + n * 2.12194440e-4f;
-  float p = 0.0083125252f;
-  p = p * r + 0.041890115f;
-  p = p * r + 0.16667114f;
-  p = p * r + 0.49999231f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  uint32_t pb, tb;
-  memcpy(&pb, &p, sizeof pb);
-  memcpy(&tb, &t, sizeof tb);
-  /* t's low 9 bits are n (two's complement); shifted by 23 the rest of
-   * its bits fall off the top. */
-  pb += tb << 23;
-  float y;
-  memcpy(&y, &pb, sizeof y);
-  return x < -87.0f ? 0.0f : y;
+  *r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  return t;
+}
+
+static inline __attribute__((always_inline)) float ref_expf_nonpos(float x) {
+  /* t holds n + 24: p 2^(n+24), made by adding to p's exponent bits, is
+   * a normal number down to n = -150, and the product with 2^-24 rounds
+   * a denormal result once.  Below -104, where the result rounds to 0,
+   * this is garbage (NaN at -inf), replaced by 0 at the end. */
+  float t = x * 1.44269504088896341f + (12582912.0f + 24.0f);
+  float n = t - (12582912.0f + 24.0f);
+  float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  /* t's low 9 bits are n + 24; shifted by 23 the rest of its bits fall off. */
+  float y = ref_f32_from_bits_(ref_bits_of_f32_(ref_exp_poly_(r)) + (ref_bits_of_f32_(t) << 23)) * 0x1p-24f;
+  return x < -104.0f ? 0.0f : y;
+}
+
+static inline __attribute__((always_inline)) float ref_expf(float x) {
+  /* Clamped to [-105, 89], n lies in [-152, 129]: each half of it is a
+   * normal power of two, so a denormal result is rounded once, e^-105
+   * rounds to 0 and e^89 overflows.  NaN stays NaN through the clamps and
+   * the product, whatever the garbage exponents. */
+  float xc = x < -105.0f ? -105.0f : x;
+  xc = xc > 89.0f ? 89.0f : xc;
+  float r, t = ref_exp_reduce_(xc, &r);
+  int32_t n = (int32_t)(ref_bits_of_f32_(t) - ref_bits_of_f32_(12582912.0f));
+  int32_t n1 = n >> 1, n2 = n - n1; /* >> of a negative int: arithmetic in GCC and Clang */
+  return ref_exp_poly_(r) * ref_f32_from_bits_((uint32_t)(n1 + 127) << 23) *
+         ref_f32_from_bits_((uint32_t)(n2 + 127) << 23);
+}
+
+/* e^x for x <= 0 and NaN (NaN out); garbage for x > 0, for formulas that
+ * select another value there. */
+static inline __attribute__((always_inline)) float ref_expf_neg(float x) {
+  float y = ref_expf_nonpos(x);
+  return x != x ? x : y;
+}
+
+/* 1 / (1 + e^-x) from e = e^-|x| <= 1: 1 / (1 + e) for x >= 0, e / (1 + e)
+ * below; no overflow, and accurate where the result is tiny. */
+static inline __attribute__((always_inline)) float ref_sigmoidf(float x) {
+  float e = ref_expf_nonpos(-fabsf(x)), r = 1.0f / (1.0f + e);
+  r = x < 0 ? e * r : r;
+  return x != x ? x : r;
+}
+
+/* The sigmoid's derivative s (1 - s) = e / (1 + e)^2 for e = e^-|x|
+ * (even in x): no cancellation where s is near 1; 0 at +-inf. */
+static inline __attribute__((always_inline)) float ref_dsigmoidf(float x) {
+  float e = ref_expf_nonpos(-fabsf(x)), d = 1.0f + e;
+  float r = e / (d * d);
+  return x != x ? x : r;
+}
+
+/* e^y - 1 for y in [-20, 0]: y = n ln2 + r, e^r - 1 = r + r^2 Q(r)
+ * (relative error 1.4e-8), then 2^n (e^r - 1) + (2^n - 1) in one
+ * rounding; accurate near 0, where n = 0. */
+static inline __attribute__((always_inline)) float ref_expm1f_neg_(float y) {
+  float r, t = ref_exp_reduce_(y, &r);
+  float q = 0.00138823956f;
+  q = q * r + 0.00836718087f;
+  q = q * r + 0.0416672213f;
+  q = q * r + 0.166665387f;
+  q = q * r + 0.49999998f;
+  float em = r + r * r * q;
+  float s = ref_f32_from_bits_((ref_bits_of_f32_(t) - ref_bits_of_f32_(12582912.0f) + 127u) << 23);
+  return s * em + (s - 1.0f);
+}
+
+static inline __attribute__((always_inline)) float ref_tanhf(float x) {
+  /* tanh|x| = -u / (2 + u) for u = e^-2|x| - 1; below -20, u rounds to
+   * -1 + 2e-9 and the quotient to 1.  NaN stays NaN (the clamp keeps it). */
+  float y = -2.0f * fabsf(x);
+  y = y < -20.0f ? -20.0f : y;
+  float u = ref_expm1f_neg_(y);
+  return copysignf(-u / (2.0f + u), x);
+}
+
+/* log(1 + e) for e in [0, 1] (and a little beyond): 2 atanh(s) for
+ * s = e / (2 + e) <= 1/3, = 2s + s^3 R(s^2) (relative error 4.6e-9). */
+static inline __attribute__((always_inline)) float ref_log1pf_unit_(float e) {
+  float s = e / (2.0f + e), z = s * s;
+  float q = 0.280244593f;
+  q = q * z + 0.27999141f;
+  q = q * z + 0.400216991f;
+  q = q * z + 0.666664131f;
+  return 2.0f * s + s * z * q;
+}
+
+/* log(1 + e^y) for any y, as max(y, 0) + log(1 + e^-|y|): softplus
+ * without overflow or cancellation; +-inf and NaN come out as they go in
+ * (0 for -inf). */
+static inline __attribute__((always_inline)) float ref_softplusf(float y) {
+  float l = ref_log1pf_unit_(ref_expf_nonpos(-fabsf(y)));
+  float r = (y > 0 ? y : 0.0f) + l;
+  return y != y ? y : r;
+}
+
+static inline __attribute__((always_inline)) float ref_log1pf(float u) {
+  float v = 1.0f + u;
+  /* k: v's binary exponent, counted from sqrt(1/2) so m lands in
+   * [sqrt(1/2), sqrt(2)); f = m - 1 is exact. */
+  int32_t k = (int32_t)(ref_bits_of_f32_(v) - 0x3f3504f3u) >> 23;
+  float m = ref_f32_from_bits_(ref_bits_of_f32_(v) - ((uint32_t)k << 23));
+  float f = m - 1.0f;
+  /* c = 1 + u - v (fdlibm's two forms, each exact where it is used),
+   * over v as c 2^-k (2 - m): 1/m to within (m-1)^2, enough for a term
+   * below half an ulp of v. */
+  float c = k > 0 ? 1.0f - (v - u) : u - (v - 1.0f);
+  int32_t ks = k > 126 ? 126 : k;
+  float cv = c * ref_f32_from_bits_((uint32_t)(127 - ks) << 23) * (2.0f - m);
+  float q = 0.0870043057f;
+  q = q * f - 0.142674862f;
+  q = q * f + 0.149147692f;
+  q = q * f - 0.165775848f;
+  q = q * f + 0.199630637f;
+  q = q * f - 0.25001337f;
+  q = q * f + 0.333339107f;
+  float kf = (float)k, hf = 0.5f * f * f;
+  float y = kf * 0.693359375f + (f - (hf - (f * f * f * q + (cv - kf * 2.12194440e-4f))));
+  y = u == __builtin_inff() ? u : y;
+  y = u == -1.0f ? -__builtin_inff() : y;
+  y = u < -1.0f ? __builtin_nanf("") : y;
+  y = u != u ? u : y; /* two selects: GCC 12 vectorizes no single one after an exp */
+  return u == 0.0f ? u : y; /* the sign of a zero */
 }
 
 #endif
