@@ -3,9 +3,12 @@
  * inputs.  Per layer and direction: the input projection of every time step
  * is ONE GEMM, each step one recurrent GEMM plus one fused pass of gate
  * math; backward does the same in reverse and gets the weight gradients as
- * three large GEMMs per layer and direction.  Scratch memory is allocated
- * once per call, never per step.  Without a workspace output (inference)
- * the forward uses a scratch one of the same size. */
+ * three large GEMMs per layer and direction.  The gate math is vectorized
+ * in float32 (rnn_impl.h).  Scratch memory is allocated once per call,
+ * never per step.  Without a workspace output (inference) the forward
+ * uses a scratch one of the same size. */
+#include "ref_vecmath.h"
+
 #include <cblas.h>
 #include <math.h>
 #include <tgmath.h>
@@ -79,14 +82,17 @@ static nnrt_status layer_forward(const nnrt_call *c) {
   bool f64 = c->inputs[0]->dtype == NNRT_F64;
   size_t es = f64 ? sizeof(double) : sizeof(float), NH = (size_t)(q.N * q.H), RDH = (size_t)(q.R * q.D * q.H);
   nnrt_tensor *wst = ref_out_named(c, "workspace");
-  size_t n = NH * (1 + 1 + 3) + (q.dropout_on ? RDH : 0) + (wst ? 0 : ws_numel(&q));
+  size_t nz = 4 * (size_t)q.H;
+  size_t n = NH * (1 + 1 + 3) + (q.dropout_on ? RDH : 0) + nz + (wst ? 0 : ws_numel(&q));
   char *buf = malloc(n * es + 1);
   if (!buf) {
     free(q.offs);
     return NNRT_ERR_OUT_OF_MEMORY;
   }
   char *sh = buf, *sc = sh + NH * es, *gh = sc + NH * es, *xbuf = gh + 3 * NH * es;
-  char *ws = wst ? wst->data : xbuf + (q.dropout_on ? RDH : 0) * es;
+  char *zeros = xbuf + (q.dropout_on ? RDH : 0) * es;
+  memset(zeros, 0, nz * es);
+  char *ws = wst ? wst->data : zeros + nz * es;
   const void *x = ref_in_named(c, "input")->data, *w = ref_in_named(c, "weights")->data;
   const void *h0 = ref_data(ref_in_named(c, "h0")), *c0 = ref_data(ref_in_named(c, "c0"));
   void *y = ref_out_named(c, "output")->data;
@@ -94,10 +100,10 @@ static nnrt_status layer_forward(const nnrt_call *c) {
   bool lstm = q.mode == RNN_MODE_LSTM;
   if (f64)
     layer_fwd_f64(&q, x, h0, c0, w, y, hn, cn, (double *)ws, (double *)sh, lstm ? (double *)sc : NULL,
-                  (double *)gh, (double *)xbuf);
+                  (double *)gh, (double *)xbuf, (const double *)zeros);
   else
     layer_fwd_f32(&q, x, h0, c0, w, y, hn, cn, (float *)ws, (float *)sh, lstm ? (float *)sc : NULL, (float *)gh,
-                  (float *)xbuf);
+                  (float *)xbuf, (const float *)zeros);
   free(buf);
   free(q.offs);
   return NNRT_OK;
@@ -115,7 +121,8 @@ static nnrt_status layer_backward(const nnrt_call *c) {
   bool gru = q.mode == RNN_MODE_GRU;
   size_t n_dG = RGH, n_dGh = gru ? RGH : 0, n_hp = (size_t)(q.R * q.H), n_dy = q.L > 1 ? RDH : 0;
   size_t n_x = gw && q.dropout_on ? RDH : 0;
-  size_t n = n_dG + n_dGh + n_hp + 3 * NH + 2 * n_dy + n_x;
+  size_t nz = 4 * (size_t)q.H;
+  size_t n = n_dG + n_dGh + n_hp + 3 * NH + 2 * n_dy + n_x + nz;
   char *buf = malloc(n * es + 1);
   if (!buf) {
     free(q.offs);
@@ -124,8 +131,9 @@ static nnrt_status layer_backward(const nnrt_call *c) {
   char *p = buf;
 #define TAKE_(k) (p += (k) * es, p - (k) * es)
   char *dG = TAKE_(n_dG), *dGh = TAKE_(n_dGh), *hp = TAKE_(n_hp), *cp = TAKE_(NH), *dh = TAKE_(NH), *dc = TAKE_(NH);
-  char *dyA = TAKE_(n_dy), *dyB = TAKE_(n_dy), *xbuf = TAKE_(n_x);
+  char *dyA = TAKE_(n_dy), *dyB = TAKE_(n_dy), *xbuf = TAKE_(n_x), *zeros = TAKE_(nz);
 #undef TAKE_
+  memset(zeros, 0, nz * es);
   const void *gy = ref_data(ref_in_named(c, "grad_output")), *ghn = ref_data(ref_in_named(c, "grad_h_n"));
   const void *gcn = ref_data(ref_in_named(c, "grad_c_n"));
   const void *h0 = ref_data(ref_in_named(c, "h0")), *c0 = ref_data(ref_in_named(c, "c0"));
@@ -134,11 +142,11 @@ static nnrt_status layer_backward(const nnrt_call *c) {
   void *gc0 = ref_data(ref_out_named(c, "grad_c0"));
   if (f64) {
     bwd_scratch_f64 s = {(double *)dG, gru ? (double *)dGh : NULL, (double *)hp, (double *)cp, (double *)dh,
-                         (double *)dc, (double *)dyA, (double *)dyB, (double *)xbuf};
+                         (double *)dc, (double *)dyA, (double *)dyB, (double *)xbuf, (const double *)zeros};
     layer_bwd_f64(&q, gy, ghn, gcn, xt->data, h0, c0, w, ws, gx, gh0, gc0, gw, &s);
   } else {
     bwd_scratch_f32 s = {(float *)dG, gru ? (float *)dGh : NULL, (float *)hp, (float *)cp, (float *)dh,
-                         (float *)dc, (float *)dyA, (float *)dyB, (float *)xbuf};
+                         (float *)dc, (float *)dyA, (float *)dyB, (float *)xbuf, (const float *)zeros};
     layer_bwd_f32(&q, gy, ghn, gcn, xt->data, h0, c0, w, ws, gx, gh0, gc0, gw, &s);
   }
   free(buf);

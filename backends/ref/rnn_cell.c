@@ -1,7 +1,10 @@
 /* backends/ref/rnn_cell.c - rnn_cell, lstm_cell, gru_cell and their
  * backward ops on OpenBLAS: two GEMMs for the gates and one fused pass for
- * the gate math.  The backward recomputes the gates (one forward's worth
- * of work) instead of taking saved ones, so the ops keep PyTorch's inputs. */
+ * the gate math (vectorized in float32, rnn_impl.h).  The backward
+ * recomputes the gates (one forward's worth of work) instead of taking
+ * saved ones, so the ops keep PyTorch's inputs. */
+#include "ref_vecmath.h"
+
 #include <cblas.h>
 #include <tgmath.h>
 
@@ -38,22 +41,29 @@ static rnn_cell_args cell_args(const nnrt_call *c, int mode) {
 }
 
 /* One scratch block: g (N, 5H), gh (N, 3H), and for backward dGi, dGh
- * (N, 4H), dh, dc (N, H). */
+ * (N, 4H), dh, dc (N, H); then zeros (4H). */
 static nnrt_status run_cell(const nnrt_call *c, int mode, bool backward) {
   rnn_cell_args a = cell_args(c, mode);
   bool f64 = ref_in_named(c, "input")->dtype == NNRT_F64; /* grad_output may be NULL */
   size_t es = f64 ? sizeof(double) : sizeof(float);
-  size_t NH = (size_t)(a.N * a.H), n = NH * (5 + 3 + (backward ? 4 + 4 + 1 + 1 : 0));
+  size_t NH = (size_t)(a.N * a.H), nz = 4 * (size_t)a.H;
+  size_t n = NH * (5 + 3 + (backward ? 4 + 4 + 1 + 1 : 0)) + nz;
   char *buf = malloc(n * es + 1);
   if (!buf) return NNRT_ERR_OUT_OF_MEMORY;
   char *g = buf, *gh = g + 5 * NH * es, *dGi = gh + 3 * NH * es, *dGh = dGi + 4 * NH * es;
   char *dh = dGh + 4 * NH * es, *dc = dh + NH * es;
+  char *zeros = buf + (n - nz) * es;
+  memset(zeros, 0, nz * es);
   if (!backward) {
-    if (f64) cell_fwd_f64(&a, (double *)g, (double *)gh);
-    else cell_fwd_f32(&a, (float *)g, (float *)gh);
+    if (f64) cell_fwd_f64(&a, (double *)g, (double *)gh, (const double *)zeros);
+    else cell_fwd_f32(&a, (float *)g, (float *)gh, (const float *)zeros);
   } else {
-    if (f64) cell_bwd_f64(&a, (double *)g, (double *)gh, (double *)dGi, (double *)dGh, (double *)dh, (double *)dc);
-    else cell_bwd_f32(&a, (float *)g, (float *)gh, (float *)dGi, (float *)dGh, (float *)dh, (float *)dc);
+    if (f64)
+      cell_bwd_f64(&a, (double *)g, (double *)gh, (double *)dGi, (double *)dGh, (double *)dh, (double *)dc,
+                   (const double *)zeros);
+    else
+      cell_bwd_f32(&a, (float *)g, (float *)gh, (float *)dGi, (float *)dGh, (float *)dh, (float *)dc,
+                   (const float *)zeros);
   }
   free(buf);
   return NNRT_OK;

@@ -2,13 +2,25 @@
  * (cells in rnn_cell.c, layers in rnn.c): GEMM wrappers, the fused gate math
  * of one time step for a block of rows, and the cell and layer drivers.
  *
+ * The gate math runs vectorized in float32: per row of a step, one `omp
+ * simd` loop over the contiguous hidden units (the RF(*_row_*) functions,
+ * forward and backward) with sigmoid and tanh inlined from ref_vecmath.h
+ * (ref_sigmoidf, ref_tanhf: a few ulp from libm), compiled for AVX-512,
+ * AVX2 and baseline x86-64 (REF_CLONES).  The including files are built
+ * with -fno-math-errno and -fno-trapping-math (CMakeLists.txt).  float64
+ * keeps scalar libm and gives the same results as before, bit for bit.
+ * The bias gradients sum columns in double, row by row, in blocks of
+ * columns (contiguous reads, the same order of additions).
+ *
  * Included once per element type, THNN style, with
  *   RT     the element type (float or double)
  *   RSFX   the name suffix (f32 or f64)
  *   RGEMM  cblas_sgemm or cblas_dgemm
- * defined; every function is static inline so a file that uses only some of
- * them gets no unused-function warnings.  Needs <cblas.h>, <tgmath.h>,
- * "ref.h" and "rnn_ref.h" first.
+ *   RVEC   1 for float (the vector functions), 0 for double
+ * defined; the drivers are static inline so a file that uses only some of
+ * them gets no unused-function warnings (the row functions, which
+ * target_clones cannot inline, are used by both files).  Needs
+ * "ref_vecmath.h", <cblas.h>, <tgmath.h>, "ref.h" and "rnn_ref.h" first.
  *
  * Matrices are row-major with explicit row strides (ld, in elements), so
  * time-major, batch-first and packed rows are all read in place: the rows
@@ -17,6 +29,19 @@
 #define RCAT2_(a, b) a##_##b
 #define RCAT_(a, b) RCAT2_(a, b)
 #define RF(name) RCAT_(name, RSFX)
+
+/* RVEC 1 (float): the gate math calls the inline functions of
+ * ref_vecmath.h and its row functions are compiled per ISA; 0 (double,
+ * the precision reference of the gradient checks): scalar libm. */
+#if RVEC
+#define RSIGM_(x) ref_sigmoidf(x)
+#define RTANH_(x) ref_tanhf(x)
+#define RCLONES_ REF_CLONES
+#else
+#define RSIGM_(x) ((RT)1 / ((RT)1 + exp(-(x))))
+#define RTANH_(x) tanh(x)
+#define RCLONES_
+#endif
 
 /* C (M x N, ldc) = alpha * op(A) op(B) + beta * C; nothing when empty. */
 static inline void RF(gemm)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const RT *A, int64_t lda,
@@ -31,49 +56,146 @@ static inline void RF(gemm)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, c
         A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
 }
 
-static inline RT RF(sigm)(RT x) { return (RT)1 / ((RT)1 + exp(-x)); }
+/* The gate math, per row: RF(*_row_*) are `omp simd` loops over the H
+ * units of one row, contiguous and branch-free; RCLONES_ compiles them per
+ * ISA for float (ref_vecmath.h).  Optional inputs arrive as a row of zeros
+ * (the step functions' `zeros`, at least 4H long, read with stride 0):
+ * adding a loaded +0 or multiplying by it is what the formulas did with a
+ * literal 0, so results are unchanged.  A missing lstm cprev is the one
+ * exception (f * 0 is NaN for a NaN f where the formula has 0): its row
+ * loop is compiled twice. */
 
-/* bias value j, or 0 without biases */
-#define RB_(b, j) ((b) ? (b)[j] : (RT)0)
+/* rnn: p = act(p + bi + bh) */
+RCLONES_ static void RF(rnn_row_fwd)(int64_t H, bool relu, RT *p, const RT *bi, const RT *bh) {
+  if (relu) {
+#pragma omp simd
+    for (int64_t j = 0; j < H; j++) {
+      RT v = p[j] + bi[j] + bh[j];
+      p[j] = v > 0 ? v : 0;
+    }
+  } else {
+#pragma omp simd
+    for (int64_t j = 0; j < H; j++) p[j] = RTANH_(p[j] + bi[j] + bh[j]);
+  }
+}
+
+static inline __attribute__((always_inline)) void RF(lstm_row_fwd_)(int64_t H, RT *r, const RT *bi, const RT *bh,
+                                                                   const RT *cp, bool has_cp, RT *h) {
+#pragma omp simd
+  for (int64_t j = 0; j < H; j++) {
+    RT i = RSIGM_(r[j] + bi[j] + bh[j]);
+    RT f = RSIGM_(r[H + j] + bi[H + j] + bh[H + j]);
+    RT gg = RTANH_(r[2 * H + j] + bi[2 * H + j] + bh[2 * H + j]);
+    RT o = RSIGM_(r[3 * H + j] + bi[3 * H + j] + bh[3 * H + j]);
+    RT c = (has_cp ? f * cp[j] : 0) + i * gg;
+    r[j] = i, r[H + j] = f, r[2 * H + j] = gg, r[3 * H + j] = o, r[4 * H + j] = c;
+    h[j] = o * RTANH_(c);
+  }
+}
+
+/* lstm: r (5H) in, pre-activations i,f,g,o; out, activated and c */
+RCLONES_ static void RF(lstm_row_fwd)(int64_t H, RT *r, const RT *bi, const RT *bh, const RT *cp, RT *h) {
+  if (cp) RF(lstm_row_fwd_)(H, r, bi, bh, cp, true, h);
+  else RF(lstm_row_fwd_)(H, r, bi, bh, cp, false, h);
+}
+
+/* gru: r (4H) as gru_step_fwd's g; q (3H) h W_hh^T; hp h before */
+RCLONES_ static void RF(gru_row_fwd)(int64_t H, RT *r, const RT *q, const RT *bi, const RT *bh, const RT *hp,
+                                     RT *h) {
+#pragma omp simd
+  for (int64_t j = 0; j < H; j++) {
+    RT rr = RSIGM_(r[j] + bi[j] + q[j] + bh[j]);
+    RT z = RSIGM_(r[H + j] + bi[H + j] + q[H + j] + bh[H + j]);
+    RT hn = q[2 * H + j] + bh[2 * H + j];
+    RT nn = RTANH_(r[2 * H + j] + bi[2 * H + j] + rr * hn);
+    r[j] = rr, r[H + j] = z, r[2 * H + j] = nn, r[3 * H + j] = hn;
+    h[j] = (1 - z) * nn + z * hp[j];
+  }
+}
+
+RCLONES_ static void RF(rnn_row_bwd)(int64_t H, bool relu, const RT *h, const RT *dh, const RT *dy, RT *dG) {
+  if (relu) {
+#pragma omp simd
+    for (int64_t j = 0; j < H; j++) {
+      RT g = dh[j] + dy[j], v = h[j];
+      dG[j] = v > 0 ? g : 0;
+    }
+  } else {
+#pragma omp simd
+    for (int64_t j = 0; j < H; j++) {
+      RT g = dh[j] + dy[j], v = h[j];
+      dG[j] = g * (1 - v * v);
+    }
+  }
+}
+
+RCLONES_ static void RF(lstm_row_bwd)(int64_t H, const RT *r, const RT *cp, const RT *dh, const RT *dy, RT *dc,
+                                      RT *q) {
+#pragma omp simd
+  for (int64_t j = 0; j < H; j++) {
+    RT i = r[j], f = r[H + j], gg = r[2 * H + j], o = r[3 * H + j], c = r[4 * H + j];
+    RT gh = dh[j] + dy[j];
+    RT tc = RTANH_(c);
+    RT dcv = dc[j] + gh * o * (1 - tc * tc);
+    q[j] = dcv * gg * i * (1 - i);
+    q[H + j] = dcv * cp[j] * f * (1 - f);
+    q[2 * H + j] = dcv * i * (1 - gg * gg);
+    q[3 * H + j] = gh * tc * o * (1 - o);
+    dc[j] = dcv * f;
+  }
+}
+
+RCLONES_ static void RF(gru_row_bwd)(int64_t H, const RT *r, const RT *hp, RT *dh, const RT *dy, RT *dgi, RT *dgh) {
+#pragma omp simd
+  for (int64_t j = 0; j < H; j++) {
+    RT rr = r[j], z = r[H + j], nn = r[2 * H + j], hn = r[3 * H + j];
+    RT gh = dh[j] + dy[j];
+    RT dnp = gh * (1 - z) * (1 - nn * nn);
+    RT dzp = gh * (hp[j] - nn) * z * (1 - z);
+    RT drp = dnp * hn * rr * (1 - rr);
+    dgi[j] = drp, dgi[H + j] = dzp, dgi[2 * H + j] = dnp;
+    dgh[j] = drp, dgh[H + j] = dzp, dgh[2 * H + j] = dnp * rr;
+    dh[j] = gh * z;
+  }
+}
+
+/* optional row b of a matrix: its address, or the zero row */
+#define RROW_(p, ld, b, zeros) ((p) ? (p) + (b) * (ld) : (zeros))
+
+/* Rows run on threads only for steps of more than REF_OMP_MIN units: a
+ * parallel region between two threaded GEMMs leaves OpenMP's threads
+ * spinning beside OpenBLAS's, and counting the gates too (n*H*G) made
+ * lstm and gru at N=64, H=512 two to four times slower on 2 cores. */
+#define RSTEP_PAR_(n, H) ((n) * (H) > REF_OMP_MIN)
 
 /* ---- one step, forward ----
  * pre: (n, G*H) pre-activations without biases (x W_ih^T [+ h W_hh^T]).
  * Each writes its result rows to one or two destinations (the second,
- * optional, is the layer's running state). */
+ * optional, is the layer's running state).  zeros: 4H zeros. */
 
 /* rnn: h = act(pre + b_ih + b_hh), pre is overwritten by h */
 static inline void RF(rnn_step_fwd)(int64_t n, int64_t H, bool relu, RT *pre, int64_t ldp, const RT *bih,
-                                    const RT *bhh, RT *h2, int64_t ld2) {
-#pragma omp parallel for schedule(static) if (n * H > REF_OMP_MIN)
-  for (int64_t b = 0; b < n; b++)
-    for (int64_t j = 0; j < H; j++) {
-      RT v = pre[b * ldp + j] + RB_(bih, j) + RB_(bhh, j);
-      v = relu ? (v > 0 ? v : 0) : tanh(v);
-      pre[b * ldp + j] = v;
-      if (h2) h2[b * ld2 + j] = v;
-    }
+                                    const RT *bhh, RT *h2, int64_t ld2, const RT *zeros) {
+  const RT *bi = bih ? bih : zeros, *bh = bhh ? bhh : zeros;
+#pragma omp parallel for schedule(static) if (RSTEP_PAR_(n, H))
+  for (int64_t b = 0; b < n; b++) {
+    RF(rnn_row_fwd)(H, relu, pre + b * ldp, bi, bh);
+    if (h2) memcpy(h2 + b * ld2, pre + b * ldp, sizeof(RT) * (size_t)H);
+  }
 }
 
 /* lstm: g (n, 5H): in, pre-activations i,f,g,o; out, activated i,f,g,o and
  * c in columns 4H..5H.  cprev NULL means zeros. */
 static inline void RF(lstm_step_fwd)(int64_t n, int64_t H, RT *g, int64_t ldg, const RT *bih, const RT *bhh,
                                      const RT *cprev, int64_t ldcp, RT *h1, int64_t ld1, RT *h2, int64_t ld2,
-                                     RT *c2, int64_t ldc2) {
-#pragma omp parallel for schedule(static) if (n * H > REF_OMP_MIN)
+                                     RT *c2, int64_t ldc2, const RT *zeros) {
+  const RT *bi = bih ? bih : zeros, *bh = bhh ? bhh : zeros;
+#pragma omp parallel for schedule(static) if (RSTEP_PAR_(n, H))
   for (int64_t b = 0; b < n; b++) {
     RT *r = g + b * ldg;
-    for (int64_t j = 0; j < H; j++) {
-      RT i = RF(sigm)(r[j] + RB_(bih, j) + RB_(bhh, j));
-      RT f = RF(sigm)(r[H + j] + RB_(bih, H + j) + RB_(bhh, H + j));
-      RT gg = tanh(r[2 * H + j] + RB_(bih, 2 * H + j) + RB_(bhh, 2 * H + j));
-      RT o = RF(sigm)(r[3 * H + j] + RB_(bih, 3 * H + j) + RB_(bhh, 3 * H + j));
-      RT c = (cprev ? f * cprev[b * ldcp + j] : 0) + i * gg;
-      RT h = o * tanh(c);
-      r[j] = i, r[H + j] = f, r[2 * H + j] = gg, r[3 * H + j] = o, r[4 * H + j] = c;
-      h1[b * ld1 + j] = h;
-      if (h2) h2[b * ld2 + j] = h;
-      if (c2) c2[b * ldc2 + j] = c;
-    }
+    RF(lstm_row_fwd)(H, r, bi, bh, cprev ? cprev + b * ldcp : NULL, h1 + b * ld1);
+    if (h2) memcpy(h2 + b * ld2, h1 + b * ld1, sizeof(RT) * (size_t)H);
+    if (c2) memcpy(c2 + b * ldc2, r + 4 * H, sizeof(RT) * (size_t)H);
   }
 }
 
@@ -82,61 +204,37 @@ static inline void RF(lstm_step_fwd)(int64_t n, int64_t H, RT *g, int64_t ldg, c
  * hprev NULL) for a zero state. */
 static inline void RF(gru_step_fwd)(int64_t n, int64_t H, RT *g, int64_t ldg, const RT *gh, int64_t ldgh,
                                     const RT *bih, const RT *bhh, const RT *hprev, int64_t ldhp, RT *h1,
-                                    int64_t ld1, RT *h2, int64_t ld2) {
-#pragma omp parallel for schedule(static) if (n * H > REF_OMP_MIN)
+                                    int64_t ld1, RT *h2, int64_t ld2, const RT *zeros) {
+  const RT *bi = bih ? bih : zeros, *bh = bhh ? bhh : zeros;
+#pragma omp parallel for schedule(static) if (RSTEP_PAR_(n, H))
   for (int64_t b = 0; b < n; b++) {
-    RT *r = g + b * ldg;
-    const RT *q = gh ? gh + b * ldgh : NULL;
-    for (int64_t j = 0; j < H; j++) {
-      RT rr = RF(sigm)(r[j] + RB_(bih, j) + (q ? q[j] : 0) + RB_(bhh, j));
-      RT z = RF(sigm)(r[H + j] + RB_(bih, H + j) + (q ? q[H + j] : 0) + RB_(bhh, H + j));
-      RT hn = (q ? q[2 * H + j] : 0) + RB_(bhh, 2 * H + j);
-      RT nn = tanh(r[2 * H + j] + RB_(bih, 2 * H + j) + rr * hn);
-      RT hp = hprev ? hprev[b * ldhp + j] : 0;
-      RT h = (1 - z) * nn + z * hp;
-      r[j] = rr, r[H + j] = z, r[2 * H + j] = nn, r[3 * H + j] = hn;
-      h1[b * ld1 + j] = h;
-      if (h2) h2[b * ld2 + j] = h;
-    }
+    RF(gru_row_fwd)(H, g + b * ldg, RROW_(gh, ldgh, b, zeros), bi, bh, RROW_(hprev, ldhp, b, zeros), h1 + b * ld1);
+    if (h2) memcpy(h2 + b * ld2, h1 + b * ld1, sizeof(RT) * (size_t)H);
   }
 }
 
 /* ---- one step, backward ----
  * dh (n, H): in, the gradient reaching h from later steps (or grad of
  * the output for a cell); dy, optional, is added to it (the layer's
- * output gradient).  dG: gradient of the pre-activations. */
+ * output gradient).  dG: gradient of the pre-activations.  zeros: as
+ * above. */
 
 static inline void RF(rnn_step_bwd)(int64_t n, int64_t H, bool relu, const RT *h, int64_t ldh, const RT *dh,
-                                    int64_t lddh, const RT *dy, int64_t lddy, RT *dG, int64_t ldG) {
-#pragma omp parallel for schedule(static) if (n * H > REF_OMP_MIN)
+                                    int64_t lddh, const RT *dy, int64_t lddy, RT *dG, int64_t ldG, const RT *zeros) {
+#pragma omp parallel for schedule(static) if (RSTEP_PAR_(n, H))
   for (int64_t b = 0; b < n; b++)
-    for (int64_t j = 0; j < H; j++) {
-      RT g = dh[b * lddh + j] + (dy ? dy[b * lddy + j] : 0), v = h[b * ldh + j];
-      dG[b * ldG + j] = relu ? (v > 0 ? g : 0) : g * (1 - v * v);
-    }
+    RF(rnn_row_bwd)(H, relu, h + b * ldh, dh + b * lddh, RROW_(dy, lddy, b, zeros), dG + b * ldG);
 }
 
-/* dc: in, the gradient reaching c from later steps; out, that of cprev. */
+/* dc (not NULL): in, the gradient reaching c from later steps; out, that
+ * of cprev. */
 static inline void RF(lstm_step_bwd)(int64_t n, int64_t H, const RT *g, int64_t ldg, const RT *cprev, int64_t ldcp,
                                      const RT *dh, int64_t lddh, const RT *dy, int64_t lddy, RT *dc, int64_t lddc,
-                                     RT *dG, int64_t ldG) {
-#pragma omp parallel for schedule(static) if (n * H > REF_OMP_MIN)
-  for (int64_t b = 0; b < n; b++) {
-    const RT *r = g + b * ldg;
-    RT *q = dG + b * ldG;
-    for (int64_t j = 0; j < H; j++) {
-      RT i = r[j], f = r[H + j], gg = r[2 * H + j], o = r[3 * H + j], c = r[4 * H + j];
-      RT gh = dh[b * lddh + j] + (dy ? dy[b * lddy + j] : 0);
-      RT tc = tanh(c);
-      RT dcv = (dc ? dc[b * lddc + j] : 0) + gh * o * (1 - tc * tc);
-      RT cp = cprev ? cprev[b * ldcp + j] : 0;
-      q[j] = dcv * gg * i * (1 - i);
-      q[H + j] = dcv * cp * f * (1 - f);
-      q[2 * H + j] = dcv * i * (1 - gg * gg);
-      q[3 * H + j] = gh * tc * o * (1 - o);
-      if (dc) dc[b * lddc + j] = dcv * f;
-    }
-  }
+                                     RT *dG, int64_t ldG, const RT *zeros) {
+#pragma omp parallel for schedule(static) if (RSTEP_PAR_(n, H))
+  for (int64_t b = 0; b < n; b++)
+    RF(lstm_row_bwd)(H, g + b * ldg, RROW_(cprev, ldcp, b, zeros), dh + b * lddh, RROW_(dy, lddy, b, zeros),
+                     dc + b * lddc, dG + b * ldG);
 }
 
 /* dh: in, as above; out, the direct part dh*z of the gradient of hprev
@@ -144,60 +242,60 @@ static inline void RF(lstm_step_bwd)(int64_t n, int64_t H, const RT *g, int64_t 
  * pre-activations r,z,n; dGh: of h W_hh^T + b_hh (n part times r). */
 static inline void RF(gru_step_bwd)(int64_t n, int64_t H, const RT *g, int64_t ldg, const RT *hprev, int64_t ldhp,
                                     RT *dh, int64_t lddh, const RT *dy, int64_t lddy, RT *dGi, int64_t ldGi,
-                                    RT *dGh, int64_t ldGh) {
-#pragma omp parallel for schedule(static) if (n * H > REF_OMP_MIN)
-  for (int64_t b = 0; b < n; b++) {
-    const RT *r = g + b * ldg;
-    for (int64_t j = 0; j < H; j++) {
-      RT rr = r[j], z = r[H + j], nn = r[2 * H + j], hn = r[3 * H + j];
-      RT gh = dh[b * lddh + j] + (dy ? dy[b * lddy + j] : 0);
-      RT hp = hprev ? hprev[b * ldhp + j] : 0;
-      RT dnp = gh * (1 - z) * (1 - nn * nn);
-      RT dzp = gh * (hp - nn) * z * (1 - z);
-      RT drp = dnp * hn * rr * (1 - rr);
-      dGi[b * ldGi + j] = drp, dGi[b * ldGi + H + j] = dzp, dGi[b * ldGi + 2 * H + j] = dnp;
-      dGh[b * ldGh + j] = drp, dGh[b * ldGh + H + j] = dzp, dGh[b * ldGh + 2 * H + j] = dnp * rr;
-      dh[b * lddh + j] = gh * z;
-    }
-  }
+                                    RT *dGh, int64_t ldGh, const RT *zeros) {
+#pragma omp parallel for schedule(static) if (RSTEP_PAR_(n, H))
+  for (int64_t b = 0; b < n; b++)
+    RF(gru_row_bwd)(H, g + b * ldg, RROW_(hprev, ldhp, b, zeros), dh + b * lddh, RROW_(dy, lddy, b, zeros),
+                    dGi + b * ldGi, dGh + b * ldGh);
 }
 
-/* gb[j] += sum over rows of dG[., j] */
+/* gb[j] += sum over rows of dG[., j], in double and in row order; blocks
+ * of columns so that each row is read contiguously. */
 static inline void RF(colsum_acc)(int64_t rows, int64_t cols, const RT *dG, int64_t ld, RT *gb) {
+  enum { CB = 128 };
   if (!gb) return;
 #pragma omp parallel for schedule(static) if (rows * cols > REF_OMP_MIN)
-  for (int64_t j = 0; j < cols; j++) {
-    double s = 0;
-    for (int64_t r = 0; r < rows; r++) s += dG[r * ld + j];
-    gb[j] += (RT)s;
+  for (int64_t j0 = 0; j0 < cols; j0 += CB) {
+    int64_t m = cols - j0 < CB ? cols - j0 : CB;
+    double s[CB];
+    for (int64_t k = 0; k < m; k++) s[k] = 0;
+    for (int64_t r = 0; r < rows; r++) {
+      const RT *row = dG + r * ld + j0;
+#pragma omp simd
+      for (int64_t k = 0; k < m; k++) s[k] += row[k];
+    }
+    for (int64_t k = 0; k < m; k++) gb[j0 + k] += (RT)s[k];
   }
 }
 
 /* ---- cells ----
- * Scratch g (N, 5H): gates as the step functions leave them; gh (N, 3H). */
-static inline void RF(cell_fwd)(const rnn_cell_args *a, RT *g, RT *gh) {
+ * Scratch g (N, 5H): gates as the step functions leave them; gh (N, 3H);
+ * zeros (4H) all zero. */
+static inline void RF(cell_fwd)(const rnn_cell_args *a, RT *g, RT *gh, const RT *zeros) {
   int64_t N = a->N, H = a->H, GH = a->G * H, ldg = 5 * H;
   const RT *x = a->x, *hx = a->hx;
   RF(gemm)(false, true, N, GH, a->In, x, a->In, a->wih, a->In, 0, g, ldg);
   if (a->mode == RNN_MODE_GRU) {
     if (hx) RF(gemm)(false, true, N, GH, H, hx, H, a->whh, H, 0, gh, GH);
-    RF(gru_step_fwd)(N, H, g, ldg, hx ? gh : NULL, GH, a->bih, a->bhh, hx, H, a->h_out, H, NULL, 0);
+    RF(gru_step_fwd)(N, H, g, ldg, hx ? gh : NULL, GH, a->bih, a->bhh, hx, H, a->h_out, H, NULL, 0, zeros);
     return;
   }
   if (hx) RF(gemm)(false, true, N, GH, H, hx, H, a->whh, H, 1, g, ldg);
   if (a->mode == RNN_MODE_LSTM)
-    RF(lstm_step_fwd)(N, H, g, ldg, a->bih, a->bhh, a->cx, H, a->h_out, H, NULL, 0, a->c_out, H);
+    RF(lstm_step_fwd)(N, H, g, ldg, a->bih, a->bhh, a->cx, H, a->h_out, H, NULL, 0, a->c_out, H, zeros);
   else
-    RF(rnn_step_fwd)(N, H, a->mode == RNN_MODE_RELU, g, ldg, a->bih, a->bhh, a->h_out, H);
+    RF(rnn_step_fwd)(N, H, a->mode == RNN_MODE_RELU, g, ldg, a->bih, a->bhh, a->h_out, H, zeros);
 }
 
-/* Scratch: g (N, 5H), gh (N, 3H), dGi and dGh (N, 4H), dh and dc (N, H). */
-static inline void RF(cell_bwd)(const rnn_cell_args *a, RT *g, RT *gh, RT *dGi, RT *dGh, RT *dh, RT *dc) {
+/* Scratch: g (N, 5H), gh (N, 3H), dGi and dGh (N, 4H), dh and dc (N, H),
+ * zeros (4H). */
+static inline void RF(cell_bwd)(const rnn_cell_args *a, RT *g, RT *gh, RT *dGi, RT *dGh, RT *dh, RT *dc,
+                                const RT *zeros) {
   int64_t N = a->N, H = a->H, In = a->In, GH = a->G * H, ldg = 5 * H;
   rnn_cell_args f = *a;
   f.h_out = dh; /* the recomputed h' is not needed; dh is overwritten below */
   f.c_out = dc;
-  RF(cell_fwd)(&f, g, gh);
+  RF(cell_fwd)(&f, g, gh, zeros);
   const RT *gy = a->gy, *gc = a->gc;
   RT *ghx = a->ghx, *gcx = a->gcx;
   for (int64_t k = 0; k < N * H; k++) {
@@ -208,11 +306,11 @@ static inline void RF(cell_bwd)(const rnn_cell_args *a, RT *g, RT *gh, RT *dGi, 
   switch (a->mode) {
   case RNN_MODE_TANH:
   case RNN_MODE_RELU:
-    RF(rnn_step_bwd)(N, H, a->mode == RNN_MODE_RELU, g, ldg, dh, H, NULL, 0, dGi, GH);
+    RF(rnn_step_bwd)(N, H, a->mode == RNN_MODE_RELU, g, ldg, dh, H, NULL, 0, dGi, GH, zeros);
     break;
-  case RNN_MODE_LSTM: RF(lstm_step_bwd)(N, H, g, ldg, a->cx, H, dh, H, NULL, 0, dc, H, dGi, GH); break;
+  case RNN_MODE_LSTM: RF(lstm_step_bwd)(N, H, g, ldg, a->cx, H, dh, H, NULL, 0, dc, H, dGi, GH, zeros); break;
   default:
-    RF(gru_step_bwd)(N, H, g, ldg, a->hx, H, dh, H, NULL, 0, dGi, GH, dGh, GH);
+    RF(gru_step_bwd)(N, H, g, ldg, a->hx, H, dh, H, NULL, 0, dGi, GH, dGh, GH, zeros);
     dGhh = dGh;
     break;
   }
@@ -254,9 +352,10 @@ static inline void RF(apply_dropout)(const rnn_geom *q, int64_t l, const RT *src
     dst[k] = rnn_keep(q, base + (uint64_t)k) ? src[k] * scale : 0;
 }
 
-/* Forward through every layer.  ws: the workspace (ops.def). */
+/* Forward through every layer.  ws: the workspace (ops.def); zeros: 4H
+ * zeros. */
 static inline void RF(layer_fwd)(const rnn_geom *q, const RT *x, const RT *h0, const RT *c0, const RT *w, RT *y,
-                                 RT *hn, RT *cn, RT *ws, RT *sh, RT *sc, RT *gh, RT *xbuf) {
+                                 RT *hn, RT *cn, RT *ws, RT *sh, RT *sc, RT *gh, RT *xbuf, const RT *zeros) {
   int64_t H = q->H, D = q->D, DH = D * H, GH = q->G * H, E = (q->K - 1) * H, R = q->R, N = q->N;
   for (int64_t l = 0; l < q->L; l++) {
     RT *Y = ws + rnn_ws_layer(q, l);
@@ -291,15 +390,16 @@ static inline void RF(layer_fwd)(const rnn_geom *q, const RT *x, const RT *h0, c
         case RNN_MODE_TANH:
         case RNN_MODE_RELU:
           RF(gemm)(false, true, n, H, H, sh, H, whh, H, 1, Yd + r0 * DH, S * DH);
-          RF(rnn_step_fwd)(n, H, q->mode == RNN_MODE_RELU, Yd + r0 * DH, S * DH, bih, bhh, sh, H);
+          RF(rnn_step_fwd)(n, H, q->mode == RNN_MODE_RELU, Yd + r0 * DH, S * DH, bih, bhh, sh, H, zeros);
           break;
         case RNN_MODE_LSTM:
           RF(gemm)(false, true, n, GH, H, sh, H, whh, H, 1, Gd + r0 * E, S * E);
-          RF(lstm_step_fwd)(n, H, Gd + r0 * E, S * E, bih, bhh, sc, H, Yd + r0 * DH, S * DH, sh, H, sc, H);
+          RF(lstm_step_fwd)(n, H, Gd + r0 * E, S * E, bih, bhh, sc, H, Yd + r0 * DH, S * DH, sh, H, sc, H, zeros);
           break;
         default:
           RF(gemm)(false, true, n, GH, H, sh, H, whh, H, 0, gh, GH);
-          RF(gru_step_fwd)(n, H, Gd + r0 * E, S * E, gh, GH, bih, bhh, sh, H, Yd + r0 * DH, S * DH, sh, H);
+          RF(gru_step_fwd)(n, H, Gd + r0 * E, S * E, gh, GH, bih, bhh, sh, H, Yd + r0 * DH, S * DH, sh, H,
+                           zeros);
           break;
         }
       }
@@ -317,9 +417,11 @@ static inline void RF(layer_fwd)(const rnn_geom *q, const RT *x, const RT *h0, c
 
 /* Backward through time and layers.  Scratch (see rnn.c): dG (R, GH),
  * dGh (R, GH) for gru, hp (R, H), cp (N, H), dh, dc (N, H), two (R, DH)
- * buffers for the gradient of a layer's output, xbuf (R, DH). */
+ * buffers for the gradient of a layer's output, xbuf (R, DH), zeros (4H,
+ * all zero). */
 typedef struct {
   RT *dG, *dGh, *hp, *cp, *dh, *dc, *dyA, *dyB, *xbuf;
+  const RT *zeros;
 } RF(bwd_scratch);
 
 static inline void RF(layer_bwd)(const rnn_geom *q, const RT *gy, const RT *ghn, const RT *gcn, const RT *x,
@@ -361,16 +463,12 @@ static inline void RF(layer_bwd)(const rnn_geom *q, const RT *gy, const RT *ghn,
         int64_t tp = d ? t + 1 : t - 1;
         int64_t np = tp >= 0 && tp < T ? rnn_rows(q, tp) : 0, rp = np ? rnn_base(q, tp) : 0;
         for (int64_t b = 0; b < n; b++) {
-          RT *hpr = s->hp + (r0 + b * S) * H;
           int64_t h0row = s0 + rnn_perm(q, b);
-          for (int64_t j = 0; j < H; j++) {
-            if (b < np) {
-              hpr[j] = Yd[(rp + b * S) * DH + j];
-              if (lstm) s->cp[b * H + j] = Gd[(rp + b * S) * E + 4 * H + j];
-            } else {
-              hpr[j] = h0 ? h0[h0row * H + j] : 0;
-              if (lstm) s->cp[b * H + j] = c0 ? c0[h0row * H + j] : 0;
-            }
+          const RT *hsrc = b < np ? Yd + (rp + b * S) * DH : h0 ? h0 + h0row * H : s->zeros;
+          memcpy(s->hp + (r0 + b * S) * H, hsrc, sizeof(RT) * (size_t)H);
+          if (lstm) {
+            const RT *csrc = b < np ? Gd + (rp + b * S) * E + 4 * H : c0 ? c0 + h0row * H : s->zeros;
+            memcpy(s->cp + b * H, csrc, sizeof(RT) * (size_t)H);
           }
         }
         const RT *dy = dY ? dY + r0 * DH + d * H : NULL;
@@ -378,14 +476,15 @@ static inline void RF(layer_bwd)(const rnn_geom *q, const RT *gy, const RT *ghn,
         case RNN_MODE_TANH:
         case RNN_MODE_RELU:
           RF(rnn_step_bwd)(n, H, q->mode == RNN_MODE_RELU, Yd + r0 * DH, S * DH, s->dh, H, dy, S * DH,
-                           dGi + r0 * GH, S * GH);
+                           dGi + r0 * GH, S * GH, s->zeros);
           break;
         case RNN_MODE_LSTM:
-          RF(lstm_step_bwd)(n, H, Gd + r0 * E, S * E, s->cp, H, s->dh, H, dy, S * DH, s->dc, H, dGi + r0 * GH, S * GH);
+          RF(lstm_step_bwd)(n, H, Gd + r0 * E, S * E, s->cp, H, s->dh, H, dy, S * DH, s->dc, H, dGi + r0 * GH, S * GH,
+                            s->zeros);
           break;
         default:
           RF(gru_step_bwd)(n, H, Gd + r0 * E, S * E, s->hp + r0 * H, S * H, s->dh, H, dy, S * DH, dGi + r0 * GH,
-                           S * GH, dGh + r0 * GH, S * GH);
+                           S * GH, dGh + r0 * GH, S * GH, s->zeros);
           break;
         }
         RF(gemm)(false, false, n, H, GH, dGh + r0 * GH, S * GH, whh, H, gru ? 1 : 0, s->dh, H);
@@ -417,7 +516,11 @@ static inline void RF(layer_bwd)(const rnn_geom *q, const RT *gy, const RT *ghn,
   }
 }
 
-#undef RB_
+#undef RROW_
+#undef RSTEP_PAR_
+#undef RSIGM_
+#undef RTANH_
+#undef RCLONES_
 #undef RF
 #undef RCAT_
 #undef RCAT2_
