@@ -32,10 +32,7 @@
 #define REF_UNARY_CAT_(a, b) a##b
 #define REF_UNARY_CAT(a, b) REF_UNARY_CAT_(a, b)
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define REF_STREAM 1
-#endif
+#include "ref_stream.h"
 
 /* a, b, c: the op's numeric params in ops.def order, `inplace` skipped. */
 static void unary_abc(const nnrt_call *call, double abc[3]) {
@@ -68,46 +65,8 @@ static void thread_span(int64_t n, int64_t *lo, int64_t *hi) {
 }
 
 /* Outputs of REF_STREAM_MIN bytes or more are written with streaming
- * (non-temporal) stores, block by block from an L1-resident buffer: an
- * ordinary store first reads the line it writes, a third of the traffic;
- * at that size the output would not stay in cache for its reader anyway
- * (docs/PERFORMANCE.md has the measurements). */
-#define REF_STREAM_MIN ((int64_t)32 << 20)
+ * stores (ref_stream.h), block by block from an L1-resident buffer. */
 #define REF_BLOCK 2048 /* floats computed per streamed block: 8 KiB */
-
-#ifdef REF_STREAM
-/* dst[0, n) = src[0, n) with non-temporal stores of the widest kind the
- * CPU has; dst's unaligned head and the tail are stored normally. */
-__attribute__((target("avx512f"))) static void stream_avx512(float *dst, const float *src, int64_t n) {
-  int64_t i = 0;
-  for (; i < n && ((uintptr_t)(dst + i) & 63); i++) dst[i] = src[i];
-  for (; i + 16 <= n; i += 16) _mm512_stream_ps(dst + i, _mm512_loadu_ps(src + i));
-  for (; i < n; i++) dst[i] = src[i];
-}
-__attribute__((target("avx"))) static void stream_avx(float *dst, const float *src, int64_t n) {
-  int64_t i = 0;
-  for (; i < n && ((uintptr_t)(dst + i) & 31); i++) dst[i] = src[i];
-  for (; i + 8 <= n; i += 8) _mm256_stream_ps(dst + i, _mm256_loadu_ps(src + i));
-  for (; i < n; i++) dst[i] = src[i];
-}
-static void stream_sse(float *dst, const float *src, int64_t n) {
-  int64_t i = 0;
-  for (; i < n && ((uintptr_t)(dst + i) & 15); i++) dst[i] = src[i];
-  for (; i + 4 <= n; i += 4) _mm_stream_ps(dst + i, _mm_loadu_ps(src + i));
-  for (; i < n; i++) dst[i] = src[i];
-}
-static void stream_store(float *dst, const float *src, int64_t n) {
-  __builtin_cpu_init(); /* idempotent; needed before the first query */
-  if (__builtin_cpu_supports("avx512f")) stream_avx512(dst, src, n);
-  else if (__builtin_cpu_supports("avx")) stream_avx(dst, src, n);
-  else stream_sse(dst, src, n);
-}
-/* Streamed lines must be visible before the threads' barrier. */
-static void stream_fence(void) { _mm_sfence(); }
-#else
-static void stream_store(float *dst, const float *src, int64_t n) { memcpy(dst, src, sizeof(float) * (size_t)n); }
-static void stream_fence(void) {}
-#endif
 
 #define K(v) ((T)(v))
 
@@ -146,9 +105,9 @@ static void stream_fence(void) {}
     for (int64_t o = 0; o < n; o += REF_BLOCK) {                                 \
       int64_t m = n - o < REF_BLOCK ? n - o : REF_BLOCK;                         \
       name##_fwd_block(X + o, buf, m, a, b, c);                                  \
-      stream_store(Y + o, buf, m);                                               \
+      ref_stream_store(Y + o, buf, m);                                           \
     }                                                                            \
-    stream_fence();                                                              \
+    ref_stream_fence();                                                          \
   }                                                                              \
   UNARY_CLONES static void name##_bwd_span(const float *G, const float *X, float *GX, int64_t n, float a, \
                                            float b, float c, bool stream) {      \
@@ -160,9 +119,9 @@ static void stream_fence(void) {}
     for (int64_t o = 0; o < n; o += REF_BLOCK) {                                 \
       int64_t m = n - o < REF_BLOCK ? n - o : REF_BLOCK;                         \
       name##_bwd_block(G + o, X + o, buf, m, a, b, c);                           \
-      stream_store(GX + o, buf, m);                                              \
+      ref_stream_store(GX + o, buf, m);                                          \
     }                                                                            \
-    stream_fence();                                                              \
+    ref_stream_fence();                                                          \
   }                                                                              \
   static void name##_fwd_f32(const float *X, float *Y, int64_t n, float a, float b, float c) { \
     if (n <= REF_OMP_MIN) {                                                      \

@@ -29,7 +29,7 @@
  * factor f an f-fold duplication of each element; bilinear: the vertical
  * blend of two horizontally interpolated source rows, which are kept while
  * consecutive output rows share them) and then copied out, with streaming
- * stores for float32 outputs of REF_UP_STREAM_MIN bytes or more.  Output
+ * stores for float32 outputs of REF_STREAM_MIN bytes or more.  Output
  * rows that map to the same source row as the previous one reuse the
  * buffer.  With AVX-512 (float32, streamed outputs) a factor-2 nearest row
  * and the bilinear blend go straight to the output, and the bilinear
@@ -49,48 +49,20 @@
 #define REF_UP_STREAM 1
 #endif
 
-/* Float32 outputs this large are written with non-temporal stores: an
- * ordinary store first reads the line it writes, and an output this size
- * would not stay in cache for its reader anyway. */
-#define REF_UP_STREAM_MIN ((int64_t)32 << 20)
+#include "ref_stream.h"
 
-#ifdef REF_UP_STREAM
-/* dst[0, n) = src[0, n), non-temporal where dst is aligned; head and tail
- * are stored normally. */
-__attribute__((target("avx512f"))) static void up_stream_avx512(float *dst, const float *src, int64_t n) {
-  int64_t i = 0;
-  for (; i < n && ((uintptr_t)(dst + i) & 63); i++) dst[i] = src[i];
-  for (; i + 16 <= n; i += 16) _mm512_stream_ps(dst + i, _mm512_loadu_ps(src + i));
-  for (; i < n; i++) dst[i] = src[i];
-}
-static void up_stream_sse(float *dst, const float *src, int64_t n) {
-  int64_t i = 0;
-  for (; i < n && ((uintptr_t)(dst + i) & 15); i++) dst[i] = src[i];
-  for (; i + 4 <= n; i += 4) _mm_stream_ps(dst + i, _mm_loadu_ps(src + i));
-  for (; i < n; i++) dst[i] = src[i];
-}
+/* Whether this file's own AVX-512 kernels run (GCC only, see above). */
 static bool up_have_avx512(void) {
-  __builtin_cpu_init(); /* idempotent; needed before the first query */
-  return __builtin_cpu_supports("avx512f");
-}
-static void up_stream_f32(float *dst, const float *src, int64_t n, bool avx512) {
-  if (avx512) up_stream_avx512(dst, src, n);
-  else up_stream_sse(dst, src, n);
-}
-/* Streamed lines must be visible before the threads' barrier. */
-static void up_fence(void) { _mm_sfence(); }
+#ifdef REF_UP_STREAM
+  return ref_have_avx512();
 #else
-static bool up_have_avx512(void) { return false; }
-static void up_stream_f32(float *dst, const float *src, int64_t n, bool avx512) {
-  (void)avx512;
-  memcpy(dst, src, sizeof(float) * (size_t)n);
-}
-static void up_fence(void) {}
+  return false;
 #endif
+}
 
 /* Row store of either element type: streamed only for float32. */
 static void up_store_f32(float *dst, const float *src, int64_t n, int mode) {
-  if (mode) up_stream_f32(dst, src, n, mode == 2);
+  if (mode) ref_stream_store(dst, src, n);
   else memcpy(dst, src, sizeof(float) * (size_t)n);
 }
 static void up_store_f64(double *dst, const double *src, int64_t n, int mode) {
@@ -377,7 +349,7 @@ static bool dup2_row(float *y, const float *x, int64_t W, int fw, int mode) {
         }                                                                        \
         up_store_##SFX(Y + r * g.OW, b, g.OW, mode);                             \
       }                                                                          \
-      if (mode) up_fence();                                                      \
+      if (mode) ref_stream_fence();                                                      \
     }                                                                            \
   }                                                                              \
   /* Integer factors fh, fw on both dims: each input element's gradient is  \
@@ -487,7 +459,7 @@ static bool dup2_row(float *y, const float *x, int64_t W, int fw, int mode) {
         for (int64_t ow = 0; ow < g.OW; ow++) yr[ow] = h0 * r0[ow] + h1 * r1[ow]; \
         if (mode) up_store_##SFX(Y + r * g.OW, o, g.OW, mode);                   \
       }                                                                          \
-      if (mode) up_fence();                                                      \
+      if (mode) ref_stream_fence();                                                      \
     }                                                                            \
   }                                                                              \
   /* Separable: each output-gradient row is first reduced along W into a   \
@@ -562,7 +534,7 @@ static int out_mode(const nnrt_tensor *x, const nnrt_tensor *y) {
   if (x->dtype != NNRT_F32) return 0;
   int64_t n = 1;
   for (int d = 0; d < 4; d++) n *= y->shape[d];
-  if (n * (int64_t)sizeof(float) < REF_UP_STREAM_MIN) return 0;
+  if (n * (int64_t)sizeof(float) < REF_STREAM_MIN) return 0;
   return up_have_avx512() ? 2 : 1;
 }
 
