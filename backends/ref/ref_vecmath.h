@@ -20,12 +20,12 @@
  *       lines whose arguments are x - max and for e^-|x|: x = n ln2 + r
  *       with n rounded to nearest, |r| <= ln2/2, e^r by a degree-5
  *       polynomial (relative error 1.1e-7 on the interval), times 2^n
- *       added to the exponent bits, denormal results included; x > 80
- *       and NaN give garbage, so callers screen NaN out first.
+ *       made from exponent bits, denormal results included; NaN gives
+ *       NaN, x > 80 garbage.
  *   ref_expf(x)  e^x everywhere: the same reduction and polynomial, 2^n
  *       applied as two factors so that denormal results round once and
  *       overflow gives +inf; NaN gives NaN.
- *   ref_expf_neg(x)  e^x for x <= 0 and NaN.
+ *   ref_expf_neg(x)  e^x for x <= 0 and NaN (the same function).
  *   ref_sigmoidf(x), ref_dsigmoidf(x)  1 / (1 + e^-x) and its derivative
  *       from e = e^-|x|, which never overflows.
  *   ref_tanhf(x)  sign(x) (-u / (2 + u)) for u = e^-2|x| - 1, from an
@@ -89,15 +89,19 @@ static inline __attribute__((always_inline)) float ref_exp_reduce_(float x, floa
 }
 
 static inline __attribute__((always_inline)) float ref_expf_nonpos(float x) {
-  /* t holds n + 24: p 2^(n+24), made by adding to p's exponent bits, is
-   * a normal number down to n = -150, and the product with 2^-24 rounds
-   * a denormal result once.  Below -104, where the result rounds to 0,
-   * this is garbage (NaN at -inf), replaced by 0 at the end. */
-  float t = x * 1.44269504088896341f + (12582912.0f + 24.0f);
-  float n = t - (12582912.0f + 24.0f);
-  float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-  /* t's low 9 bits are n + 24; shifted by 23 the rest of its bits fall off. */
-  float y = ref_f32_from_bits_(ref_bits_of_f32_(ref_exp_poly_(r)) + (ref_bits_of_f32_(t) << 23)) * 0x1p-24f;
+  /* p = 2^-24 e^r (the polynomial's coefficients times 2^-24, exact),
+   * s = 2^(n+24) made from t's bits, a normal number down to n = -150:
+   * one product, rounded once where the result is denormal, NaN staying
+   * NaN.  Below -104, where the result rounds to 0, s is garbage (and
+   * at -inf p is NaN): replaced by 0 at the end. */
+  float r, t = ref_exp_reduce_(x, &r);
+  float p = 0.00831204958f * 0x1p-24f;
+  p = p * r + 0.0418944996f * 0x1p-24f;
+  p = p * r + 0.166671332f * 0x1p-24f;
+  p = p * r + 0.499992018f * 0x1p-24f;
+  p = p * r + 0x1p-24f;
+  p = p * r + 0x1p-24f;
+  float y = p * ref_f32_from_bits_((ref_bits_of_f32_(t) - ref_bits_of_f32_(12582912.0f) + 151u) << 23);
   return x < -104.0f ? 0.0f : y;
 }
 
@@ -116,26 +120,22 @@ static inline __attribute__((always_inline)) float ref_expf(float x) {
 }
 
 /* e^x for x <= 0 and NaN (NaN out); garbage for x > 0, for formulas that
- * select another value there. */
-static inline __attribute__((always_inline)) float ref_expf_neg(float x) {
-  float y = ref_expf_nonpos(x);
-  return x != x ? x : y;
-}
+ * select another value there.  (ref_expf_nonpos itself, named for what
+ * its callers may rely on.) */
+static inline __attribute__((always_inline)) float ref_expf_neg(float x) { return ref_expf_nonpos(x); }
 
 /* 1 / (1 + e^-x) from e = e^-|x| <= 1: 1 / (1 + e) for x >= 0, e / (1 + e)
  * below; no overflow, and accurate where the result is tiny. */
 static inline __attribute__((always_inline)) float ref_sigmoidf(float x) {
-  float e = ref_expf_nonpos(-fabsf(x)), r = 1.0f / (1.0f + e);
-  r = x < 0 ? e * r : r;
-  return x != x ? x : r;
+  float e = ref_expf_nonpos(-fabsf(x)), r = 1.0f / (1.0f + e); /* NaN: e is NaN */
+  return x < 0 ? e * r : r;
 }
 
 /* The sigmoid's derivative s (1 - s) = e / (1 + e)^2 for e = e^-|x|
  * (even in x): no cancellation where s is near 1; 0 at +-inf. */
 static inline __attribute__((always_inline)) float ref_dsigmoidf(float x) {
-  float e = ref_expf_nonpos(-fabsf(x)), d = 1.0f + e;
-  float r = e / (d * d);
-  return x != x ? x : r;
+  float e = ref_expf_nonpos(-fabsf(x)), d = 1.0f + e; /* NaN: e is NaN */
+  return e / (d * d);
 }
 
 /* e^y - 1 for y in [-20, 0]: y = n ln2 + r, e^r - 1 = r + r^2 Q(r)
@@ -177,9 +177,8 @@ static inline __attribute__((always_inline)) float ref_log1pf_unit_(float e) {
  * without overflow or cancellation; +-inf and NaN come out as they go in
  * (0 for -inf). */
 static inline __attribute__((always_inline)) float ref_softplusf(float y) {
-  float l = ref_log1pf_unit_(ref_expf_nonpos(-fabsf(y)));
-  float r = (y > 0 ? y : 0.0f) + l;
-  return y != y ? y : r;
+  float l = ref_log1pf_unit_(ref_expf_nonpos(-fabsf(y))); /* NaN: l is NaN */
+  return (y > 0 ? y : 0.0f) + l;
 }
 
 static inline __attribute__((always_inline)) float ref_log1pf(float u) {
