@@ -91,7 +91,8 @@ nnrt_dtype nnrt_call_dtype(const nnrt_call *c);
 
 
 /* Index tensor values on the host (borrowed on host-memory devices,
- * else a copy to free when *owned). */
+ * else a copy to free when *owned); on error *vals is NULL and *owned
+ * false. */
 nnrt_status nnrt_index_values(const nnrt_tensor *t, int64_t **vals, bool *owned);
 /* Every target in [0, C) or equal to ignore_index, else an error naming it. */
 nnrt_status nnrt_check_class_targets(const nnrt_call *c, const nnrt_tensor *t, int64_t C, int64_t ignore_index);

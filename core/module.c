@@ -240,10 +240,13 @@ static const nnrt_module_vtbl prelu_vt = {"PReLU", prelu_forward, prelu_backward
 nnrt_status nnrt_module_prelu(nnrt_device *dev, int64_t num_parameters, double init, nnrt_module **out) {
   if (num_parameters < 1)
     return nnrt_error(NNRT_ERR_INVALID_ARGUMENT, "PReLU: num_parameters=%lld must be >= 1", (long long)num_parameters);
-  nnrt_module *m;
+  /* nnrt_module_alloc sets m on success only, and GCC at -O3 cannot tell
+   * that its error returns are not NNRT_OK: m starts NULL */
+  nnrt_module *m = NULL;
   nnrt_status st = nnrt_module_alloc(dev, &prelu_vt, &m);
-  nnrt_tensor *w;
-  if (!st) st = nnrt_module_add_param(m, "weight", 1, &num_parameters, &w);
+  if (st) return st; /* nothing to free */
+  nnrt_tensor *w = NULL;
+  st = nnrt_module_add_param(m, "weight", 1, &num_parameters, &w);
   if (!st) st = nnrt_tensor_fill(w, init);
   if (st) {
     nnrt_module_free(m);
@@ -298,11 +301,11 @@ nnrt_status nnrt_module_linear(nnrt_device *dev, int64_t in_features, int64_t ou
   if (in_features < 1 || out_features < 1)
     return nnrt_error(NNRT_ERR_INVALID_ARGUMENT, "Linear: in_features=%lld and out_features=%lld must be >= 1",
                       (long long)in_features, (long long)out_features);
-  nnrt_module *m;
+  nnrt_module *m = NULL; /* as in nnrt_module_prelu */
   nnrt_status st = nnrt_module_alloc(dev, &linear_vt, &m);
   if (st) return st;
   int64_t ws[2] = {out_features, in_features};
-  nnrt_tensor *w, *b = NULL;
+  nnrt_tensor *w = NULL, *b = NULL;
   double bound = 1.0 / sqrt((double)in_features);
   st = nnrt_module_add_param(m, "weight", 2, ws, &w);
   if (!st && bias) st = nnrt_module_add_param(m, "bias", 1, &out_features, &b);

@@ -6,17 +6,22 @@
 #include "core.h"
 
 nnrt_status nnrt_index_values(const nnrt_tensor *t, int64_t **vals, bool *owned) {
+  /* both set on every path, errors included (nothing owned then) */
+  *owned = false;
   if (nnrt_device_is_host_memory(t->device)) {
     *vals = t->data;
-    *owned = false;
     return NNRT_OK;
   }
   *vals = malloc(t->bytes ? t->bytes : 1);
   if (!*vals) return nnrt_error(NNRT_ERR_OUT_OF_MEMORY, "out of memory reading an index tensor");
-  *owned = true;
   nnrt_status st = nnrt_tensor_read(t, *vals, t->bytes);
-  if (st) free(*vals);
-  return st;
+  if (st) {
+    free(*vals);
+    *vals = NULL;
+    return st;
+  }
+  *owned = true;
+  return NNRT_OK;
 }
 
 /* input (C) with target (), or (N, C, d1..dk) with target (N, d1..dk). */

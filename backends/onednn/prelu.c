@@ -11,13 +11,23 @@
  * temporary for oneDNN's diff_src: it is left to ref.  The weight gradient
  * sums in float within a piece (below), the pieces in double (ref: double).
  *
- * Non-finite values: a NaN, inf or -inf weight is left to ref in the
- * forward (oneDNN's x > 0 lanes come out NaN), a one-time check of C
- * floats; the backward gets them right.  A NaN x in the backward takes the
- * wrong branch in oneDNN (gx = 0, and left out of gw; PyTorch: w g, and gw
- * NaN): large calls run in pieces along the batch dim (the elements, with
- * one weight) that stay in L2 (onednn_execute_cut), each piece's x is
- * scanned once for NaN, and only then repaired.  README.md has the costs.
+ * Non-finite values: a NaN, inf or -inf weight is left to ref in both
+ * directions, a per-call check of C floats: the forward's x > 0 lanes come
+ * out NaN with it (every ISA: min(x,0) w + max(x,0)), and so do the
+ * backward's gx on AVX2, AVX and SSE4.1, whose kernel computes
+ * gx = ((x > 0) + (x <= 0) w) g with 0/1 masks (AVX-512 selects, and is
+ * right).  The same kernel computes gw's terms as (g x) (x <= 0), which
+ * is NaN where x > 0 and g x is not finite (x = +inf, g = +-inf or NaN, or
+ * g x overflowing float: all-finite inputs such as x = g = 1e20), where
+ * PyTorch adds 0.  A NaN x in the backward takes the wrong branch in
+ * oneDNN (gx = 0; and on AVX-512 left out of gw; PyTorch: w g, and gw
+ * NaN).  Both are repaired after the primitive: a channel whose gw comes
+ * out NaN is summed again here from x and g in double, as ref does (C
+ * floats checked per piece; NaN there is rare, and right only where the
+ * sum gives NaN again), and large calls run in pieces along the batch dim
+ * (the elements, with one weight) that stay in L2 (onednn_execute_cut),
+ * each piece's x scanned once for NaN, and only then repaired.
+ * README.md has the costs.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -76,13 +86,16 @@ static bool make_key(const nnrt_call *c, int x_at, bool bwd, onednn_key *k) {
   return true;
 }
 
-/* ---- forward: (input, weight) -> (output) ----
- * A non-finite weight is left to ref: oneDNN's x > 0 lanes come out NaN
- * with it, where PyTorch's are x. */
-static bool forward_key(const nnrt_call *c, onednn_key *k) {
-  const nnrt_tensor *w = c->inputs[1];
-  return make_key(c, 0, false, k) && !onednn_has_nonfinite(w->data, w->numel);
+/* The key of a call, if oneDNN may run it: a non-finite weight is left to
+ * ref, oneDNN's x > 0 lanes coming out NaN with it, where PyTorch's are x
+ * (forward) and g (backward, all but AVX-512). */
+static bool finite_key(const nnrt_call *c, int x_at, bool bwd, onednn_key *k) {
+  const nnrt_tensor *w = c->inputs[x_at + 1];
+  return make_key(c, x_at, bwd, k) && !onednn_has_nonfinite(w->data, w->numel);
 }
+
+/* ---- forward: (input, weight) -> (output) ---- */
+static bool forward_key(const nnrt_call *c, onednn_key *k) { return finite_key(c, 0, false, k); }
 
 static bool prelu_s(const nnrt_call *c) {
   onednn_key k;
@@ -102,17 +115,30 @@ static nnrt_status prelu_k(nnrt_device *dev, const nnrt_call *c) {
 static bool prelu_backward_s(const nnrt_call *c) {
   if (!c->outputs[0] && !c->outputs[1]) return true; /* nothing to compute */
   onednn_key k;
-  return c->outputs[0] && make_key(c, 1, true, &k) && onednn_available(c->op_name, &k, build);
+  return c->outputs[0] && finite_key(c, 1, true, &k) && onednn_available(c->op_name, &k, build);
 }
 
-/* The repair of one piece, ptrs (x, w, g, gx, gw) of (outer, C, inner):
- * where x is NaN PyTorch takes the w branch, gx = w g, and adds g x = NaN
- * to gw; oneDNN gives gx = 0 there and leaves the element out of gw. */
+/* The repair of one piece, ptrs (x, w, g, gx, gw) of (outer, C, inner);
+ * ctx points to whether grad_weight is wanted.  First gw: a NaN channel
+ * is summed again as ref sums it, g x over !(x > 0) in double (the AVX2
+ * and SSE4.1 kernels' (g x) (x <= 0) is NaN for x > 0 when g x is not
+ * finite; a NaN that is right comes out NaN again).  Then NaN x: PyTorch
+ * takes the w branch, gx = w g, and adds g x = NaN to gw; oneDNN gives
+ * gx = 0 there (and on AVX-512 leaves the element out of gw). */
 static void backward_repair(void *ctx, int64_t piece, const onednn_key *k, void *const *ptrs) {
-  (void)ctx, (void)piece;
+  (void)piece;
   int64_t outer = k->d[0], C = k->d[1], inner = k->d[2];
   const float *x = ptrs[0], *w = ptrs[1], *g = ptrs[2];
   float *gx = ptrs[3], *gw = ptrs[4];
+  if (*(const bool *)ctx)
+    for (int64_t ch = 0; ch < C; ch++) {
+      if (gw[ch] == gw[ch]) continue;
+      double sum = 0;
+      for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = (o * C + ch) * inner; i < (o * C + ch + 1) * inner; i++)
+          if (!(x[i] > 0)) sum += (double)g[i] * x[i];
+      gw[ch] = (float)sum;
+    }
   if (!onednn_has_nan(x, outer * C * inner)) return;
   for (int64_t o = 0; o < outer; o++)
     for (int64_t ch = 0; ch < C; ch++)
@@ -131,7 +157,7 @@ static nnrt_status prelu_backward_k(nnrt_device *dev, const nnrt_call *c) {
   (void)dev;
   if (!c->outputs[0] && !c->outputs[1]) return NNRT_OK;
   onednn_key k;
-  if (!c->outputs[0] || !make_key(c, 1, true, &k))
+  if (!c->outputs[0] || !finite_key(c, 1, true, &k))
     return onednn_host->error(NNRT_ERR_UNIMPLEMENTED, "%s: onednn cannot run this call", c->op_name);
   int64_t C = k.d[1], inner = k.d[2];
   int axis = C == 1 ? 2 : 0;
@@ -148,7 +174,8 @@ static nnrt_status prelu_backward_k(nnrt_device *dev, const nnrt_call *c) {
     cut.step[i] = i == 4 ? C : 0;
   }
   void *ptrs[] = {c->inputs[1]->data, c->inputs[2]->data, c->inputs[0]->data, c->outputs[0]->data, gw_tmp};
-  nnrt_status st = onednn_execute_cut(c->op_name, &k, build, ptrs, &cut, backward_repair, NULL);
+  bool want_gw = c->outputs[1] != NULL;
+  nnrt_status st = onednn_execute_cut(c->op_name, &k, build, ptrs, &cut, backward_repair, &want_gw);
   if (!st && c->outputs[1]) {
     float *gw = c->outputs[1]->data;
     for (int64_t ch = 0; ch < C; ch++) {

@@ -14,7 +14,9 @@
  * exceeds 1; PyTorch's (and ref's) never does.  Its backward,
  * g - exp(y) * sum(g), is accurate and runs here.
  * Along a dim with inner > 1 oneDNN 2.6 offers only its reference
- * implementation (15-100x slower than ref): declined.
+ * implementation (15-100x slower than ref): declined.  So does it for
+ * every backward below AVX-512 (its vectorised backward is AVX-512 only):
+ * on AVX2 and older machines softmax and log_softmax backward run on ref.
  *
  * Non-finite values: oneDNN's max skips a NaN and its exp clamps its
  * argument, so a softmax row holding a NaN or +inf comes out as numbers
