@@ -1,7 +1,8 @@
 /* tests/test_onednn.c - the oneDNN plugin: the device is there and says
  * what it is, its ops equal ref's (within float tolerance: activations,
  * softmax, linear, prelu, batch_norm (a large-mean input against its
- * definition), rnn/lstm/gru inference at tiny and realistic sizes), NaN
+ * definition), rnn/lstm/gru inference at tiny and realistic sizes,
+ * upsample nearest and bilinear where oneDNN's index rule is PyTorch's), NaN
  * and infinities come out where ref's (PyTorch's) do on the paths that
  * repair oneDNN's results (softmax, log_softmax backward, prelu, large
  * enough to run in pieces), the memory-bound activations and whatever else
@@ -16,6 +17,7 @@
 #include <math.h>
 #include <nnrt/nnrt.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -657,6 +659,160 @@ Test(onednn, inplace_activation) {
   nnrt_tensor_free(x);
   nnrt_tensor_free(want);
   nnrt_tensor_free(xd);
+}
+
+/* ---- upsample: oneDNN's resampling where its index rule is PyTorch's ---- */
+typedef struct up_case {
+  const char *op; /* the forward op; its backward runs too */
+  int64_t shape[4];
+  const char *params;
+  bool mapped; /* runs on oneDNN (else declined: ref in place) */
+} up_case;
+
+/* Params of op from "name=value ..." text. */
+static void up_params(nnrt_op op, const char *text, void *p) {
+  char buf[128];
+  snprintf(buf, sizeof buf, "%s", text);
+  cr_assert_eq(nnrt_params_init(op, p), NNRT_OK);
+  char *save = NULL;
+  for (char *t = strtok_r(buf, " ", &save); t; t = strtok_r(NULL, " ", &save))
+    cr_assert_eq(nnrt_params_set(op, p, t), NNRT_OK, "%s", nnrt_last_error());
+}
+
+/* The forward's output shape for x. */
+static nnrt_tensor *up_grad_output(nnrt_op op, const void *p, nnrt_tensor *x, unsigned seed) {
+  nnrt_shape s;
+  cr_assert_eq(nnrt_op_infer(op, p, &x, &s), NNRT_OK, "%s", nnrt_last_error());
+  nnrt_tensor *g = tensor(ref_dev, NNRT_F32, s.ndim, s.dims);
+  fill(g, -1, 1, seed);
+  return g;
+}
+
+/* nearest with integer factors (size or scale_factor, 1 included) and
+ * bilinear with align_corners=false and a dyadic out/in equal to PyTorch's
+ * scale (2, 4, 10 -> 16, a 2x downscale) run on oneDNN: nearest's forward
+ * gives ref's bits, the rest ref's values within float rounding (oneDNN's
+ * backward sums in float, ref's in double).  Declined: nearest's other
+ * factors (1.7, 0.6, a downscale, and 2.1, whose 4 -> 8 has the sizes of
+ * a 2x but PyTorch's floor(o / 2.1)), bilinear's align_corners=true, its
+ * non-dyadic ratios (3x, 10 -> 23), a scale_factor that is not out/in
+ * (2.1 on 4 -> 8) and odd downscales (12 -> 4: coordinates on integers). */
+Test(onednn, upsample_equals_ref_where_the_index_rule_is_pytorchs) {
+  need_onednn();
+  cr_expect(nnrt_device_has_op(dnn, NNRT_OP_upsample_nearest2d_backward));
+  cr_expect(nnrt_device_has_op(dnn, NNRT_OP_upsample_bilinear2d));
+  const up_case cases[] = {
+      {"upsample_nearest2d", {2, 8, 24, 32}, "scale_factor=2,2", true}, /* 48 Ki outputs: threaded */
+      {"upsample_nearest2d", {2, 3, 10, 12}, "scale_factor=3,3", true},
+      {"upsample_nearest2d", {2, 3, 10, 12}, "size=20,36", true},
+      {"upsample_nearest2d", {2, 3, 10, 12}, "size=10,12", true},
+      {"upsample_nearest2d", {2, 3, 10, 12}, "scale_factor=1,2", true},
+      {"upsample_nearest2d", {5, 7, 11, 13}, "scale_factor=1.7,0.6", false},
+      {"upsample_nearest2d", {2, 3, 10, 12}, "size=5,6", false},
+      {"upsample_nearest2d", {2, 3, 4, 6}, "scale_factor=2.1,2", false},
+      {"upsample_bilinear2d", {2, 8, 24, 32}, "scale_factor=2,2 align_corners=false", true},
+      {"upsample_bilinear2d", {2, 3, 10, 12}, "size=40,24 align_corners=false", true},
+      {"upsample_bilinear2d", {2, 3, 10, 12}, "size=16,12 align_corners=false", true},
+      {"upsample_bilinear2d", {2, 3, 10, 12}, "size=5,6 align_corners=false", true},
+      {"upsample_bilinear2d", {1, 2, 6, 1}, "size=12,2 align_corners=false", true},
+      {"upsample_bilinear2d", {2, 3, 10, 12}, "scale_factor=2,2 align_corners=true", false},
+      {"upsample_bilinear2d", {2, 3, 10, 12}, "scale_factor=3,3 align_corners=false", false},
+      {"upsample_bilinear2d", {2, 3, 10, 12}, "size=23,24 align_corners=false", false},
+      {"upsample_bilinear2d", {2, 3, 4, 6}, "scale_factor=2.1,2 align_corners=false", false},
+      {"upsample_bilinear2d", {2, 3, 12, 12}, "size=4,4 align_corners=false", false},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const up_case *u = &cases[i];
+    nnrt_op op = nnrt_op_from_name(u->op), bop;
+    char bname[64];
+    snprintf(bname, sizeof bname, "%s_backward", u->op);
+    bop = nnrt_op_from_name(bname);
+    _Alignas(max_align_t) char p[256], bp[256];
+    up_params(op, u->params, p);
+    up_params(bop, u->params, bp);
+    nnrt_tensor *x = tensor(ref_dev, NNRT_F32, 4, u->shape);
+    fill(x, -4, 4, 40 + (unsigned)i);
+    nnrt_tensor *g = up_grad_output(op, p, x, 60 + (unsigned)i), *fwd[] = {x}, *bwd[] = {g, x};
+    bool nearest = strstr(u->op, "nearest") != NULL;
+    compare_op_as(op, p, fwd, 1, 1e-6, 1e-6, nearest, 0, !u->mapped);
+    /* the backward: oneDNN 2.6 has only a generic loop for it, declined */
+    compare_op_as(bop, bp, bwd, 2, 1e-6, 1e-6, false, 0, true);
+    nnrt_tensor_free(x);
+    nnrt_tensor_free(g);
+  }
+}
+
+/* NaN and infinities: nearest copies and sums the same elements as
+ * PyTorch, so it keeps oneDNN with any data.  Bilinear's first outputs
+ * when upscaling are clamped to source index 0 by PyTorch, which still
+ * reads index 1 (index 0 when the dim is 1 wide) with weight 0, where
+ * oneDNN reads index 0 alone: a NaN or an infinity there (forward: input
+ * row or column 1; backward: grad_output's first row or column) is NaN in
+ * PyTorch's result and not in oneDNN's, so such calls go to ref; the same
+ * values elsewhere stay on oneDNN and come out as ref's. */
+Test(onednn, upsample_nonfinite_values_where_ref_has_them) {
+  need_onednn();
+  int64_t xs[] = {2, 3, 10, 12};
+  _Alignas(max_align_t) char np_[256], nbp[256], lp[256], lbp[256];
+  up_params(NNRT_OP_upsample_nearest2d, "scale_factor=2,3", np_);
+  up_params(NNRT_OP_upsample_nearest2d_backward, "scale_factor=2,3", nbp);
+  up_params(NNRT_OP_upsample_bilinear2d, "scale_factor=2,2 align_corners=false", lp);
+  up_params(NNRT_OP_upsample_bilinear2d_backward, "scale_factor=2,2 align_corners=false", lbp);
+
+  nnrt_tensor *x = tensor(ref_dev, NNRT_F32, 4, xs);
+  fill(x, -4, 4, 80);
+  sprinkle(x, 15, 81);
+  nnrt_tensor *g = up_grad_output(NNRT_OP_upsample_nearest2d, np_, x, 82);
+  sprinkle(g, 40, 83);
+  nnrt_tensor *fwd[] = {x}, *bwd[] = {g, x};
+  compare_nonfinite("nearest", NNRT_OP_upsample_nearest2d, np_, fwd, 1, 0, 0, false);
+  compare_nonfinite("nearest backward", NNRT_OP_upsample_nearest2d_backward, nbp, bwd, 2, 1e-6, 1e-6, true);
+  nnrt_tensor_free(g);
+
+  /* bilinear: one value at a time, at a plane's edge or inside */
+  const struct {
+    bool bwd;
+    int64_t row, col; /* in input (forward) or grad_output (backward) coordinates */
+    float v;
+    bool to_ref;
+  } spots[] = {
+      {false, 1, 5, INFINITY, true},   {false, 6, 1, NAN, true},       {false, 0, 0, -INFINITY, false},
+      {false, 5, 7, INFINITY, false},  {false, 9, 11, NAN, false},     {true, 0, 9, INFINITY, true},
+      {true, 13, 0, NAN, true},        {true, 1, 1, -INFINITY, false}, {true, 7, 9, INFINITY, false},
+      {true, 19, 23, NAN, false},
+  };
+  fill(x, -4, 4, 84);
+  g = up_grad_output(NNRT_OP_upsample_bilinear2d, lp, x, 85);
+  bwd[0] = g;
+  for (size_t i = 0; i < sizeof spots / sizeof spots[0]; i++) {
+    nnrt_tensor *t = spots[i].bwd ? g : x;
+    const int64_t *s = nnrt_tensor_shape(t);
+    float *d = nnrt_tensor_data(t);
+    int64_t at = ((1 * s[1] + 2) * s[2] + spots[i].row) * s[3] + spots[i].col; /* plane (1, 2) */
+    float keep = d[at];
+    d[at] = spots[i].v;
+    char what[96];
+    snprintf(what, sizeof what, "bilinear%s with %g at (%lld, %lld)", spots[i].bwd ? " backward" : "",
+             (double)spots[i].v, (long long)spots[i].row, (long long)spots[i].col);
+    if (spots[i].bwd) /* declined whatever the data: oneDNN's backward is a generic loop */
+      compare_nonfinite(what, NNRT_OP_upsample_bilinear2d_backward, lbp, bwd, 2, 1e-6, 1e-6, true);
+    else
+      compare_nonfinite(what, NNRT_OP_upsample_bilinear2d, lp, fwd, 1, 1e-6, 1e-6, spots[i].to_ref);
+    d[at] = keep;
+  }
+  nnrt_tensor_free(g);
+  nnrt_tensor_free(x);
+
+  /* a dim 1 wide: PyTorch's first output reads x[0] with weights 1 and 0 */
+  int64_t ws[] = {1, 2, 6, 1};
+  _Alignas(max_align_t) char wp[256];
+  up_params(NNRT_OP_upsample_bilinear2d, "size=12,2 align_corners=false", wp);
+  x = tensor(ref_dev, NNRT_F32, 4, ws);
+  fill(x, -4, 4, 86);
+  ((float *)nnrt_tensor_data(x))[9] = INFINITY;
+  fwd[0] = x;
+  compare_nonfinite("bilinear, 1 wide, with inf", NNRT_OP_upsample_bilinear2d, wp, fwd, 1, 1e-6, 1e-6, true);
+  nnrt_tensor_free(x);
 }
 
 /* ---- caching and threads: the same bits, call after call ---- */

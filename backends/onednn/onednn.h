@@ -55,6 +55,8 @@ enum {
   ONEDNN_K_RNN_FWD,          /* alg: cell, directions, layouts (rnn.c) */
   ONEDNN_K_RNN_REORDER_LAYER,/* plain weights_layer -> the RNN's format */
   ONEDNN_K_RNN_REORDER_ITER, /* plain weights_iter -> the RNN's format */
+  ONEDNN_K_RESAMPLING_FWD,   /* alg: dnnl_resampling_nearest / _linear (upsample.c) */
+  ONEDNN_K_RESAMPLING_BWD,
 };
 
 #define ONEDNN_MAX_ARGS 12 /* batch_norm backward has 9 */
@@ -105,7 +107,7 @@ void *onednn_thread_buffer(size_t bytes);
 /* Drops every cached primitive and the calling thread's stream. */
 void onednn_cache_shutdown(void);
 
-/* ---- op families: eltwise.c, softmax.c, linear.c, prelu.c, batch_norm.c, rnn.c ----
+/* ---- op families: eltwise.c, softmax.c, linear.c, prelu.c, batch_norm.c, rnn.c, upsample.c ----
  * Each finds the kernel and the supports check of an op name, or says
  * it has none.  supports() may build the primitive (and so cache it). */
 typedef bool (*onednn_supports_fn)(const nnrt_call *call);
@@ -116,6 +118,7 @@ bool onednn_linear_lookup(const char *op, nnrt_kernel_fn *kernel, onednn_support
 bool onednn_prelu_lookup(const char *op, nnrt_kernel_fn *kernel, onednn_supports_fn *supports);
 bool onednn_batch_norm_lookup(const char *op, nnrt_kernel_fn *kernel, onednn_supports_fn *supports);
 bool onednn_rnn_lookup(const char *op, nnrt_kernel_fn *kernel, onednn_supports_fn *supports);
+bool onednn_upsample_lookup(const char *op, nnrt_kernel_fn *kernel, onednn_supports_fn *supports);
 
 /* Whether every tensor of the call is float32 and not empty (oneDNN's
  * zero-volume handling is left to ref, which is exact and cheap there). */

@@ -2,7 +2,7 @@
  *
  * One device ("onednn"), host memory (64-byte aligned, shared with ref
  * without copies), float32.  Ops come from the family files (eltwise.c,
- * softmax.c, linear.c, prelu.c, batch_norm.c, rnn.c); an op they do not
+ * softmax.c, linear.c, prelu.c, batch_norm.c, rnn.c, upsample.c); an op they do not
  * name, a dtype other than f32, or a call whose params oneDNN cannot do
  * with PyTorch's exact semantics (supports() says no) runs on ref in place.
  * README.md here lists which ops run where and why.
@@ -102,7 +102,8 @@ static nnrt_status onednn_copy(nnrt_device *dev, void *dst, const void *src, siz
 
 /* ---- op lookup ---- */
 static const onednn_lookup_fn families[] = {onednn_eltwise_lookup, onednn_softmax_lookup, onednn_linear_lookup,
-                                            onednn_prelu_lookup, onednn_batch_norm_lookup, onednn_rnn_lookup};
+                                            onednn_prelu_lookup, onednn_batch_norm_lookup, onednn_rnn_lookup,
+                                            onednn_upsample_lookup};
 
 static bool find_op(const char *name, nnrt_kernel_fn *k, onednn_supports_fn *s) {
   for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
