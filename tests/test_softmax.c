@@ -4,7 +4,8 @@
  * threads), forward and backward, at sizes the golden fixtures do not
  * reach, against a float64 reference computed here from the formulas.
  * Lines with a NaN, a +inf (softmin: -inf), only -inf, -inf over whole
- * ranges of a split D, or finite values whose sum overflows must give
+ * ranges of a split D, finite values whose sum overflows, or finite but
+ * huge negative (masked) values must give
  * PyTorch's results (the rules the golden `nonfinite` cases pin down on
  * small shapes): NaN for the first three, exact zeros and -inf where an
  * element is -inf, ordinary values otherwise.  Limits: float32 only (the
@@ -48,7 +49,7 @@ static void fill(float *x, int64_t lines, int64_t D, int64_t inner, bool special
   for (int64_t l = 0; l < lines; l++) {
     for (int64_t d = 0; d < D; d++) x[at(l, d, D, inner)] = (float)(8 * uniform() - 4);
     if (!special || l >= lines / 2 || l % 2) continue;
-    int64_t k = (l / 2) % 7, d = (int64_t)(uniform() * (double)D);
+    int64_t k = (l / 2) % 8, d = (int64_t)(uniform() * (double)D);
     if (k == 0) x[at(l, d, D, inner)] = NAN;
     if (k == 1) x[at(l, d, D, inner)] = sign * INFINITY;
     if (k == 2)
@@ -60,6 +61,9 @@ static void fill(float *x, int64_t lines, int64_t D, int64_t inner, bool special
     if (k == 5) /* finite, but the sum of the values overflows */
       for (int64_t e = 0; e < D; e++) x[at(l, e, D, inner)] = e % 2 ? 3e38f : -1e30f;
     if (k == 6) x[at(l, D - 1, D, inner)] = sign * INFINITY;
+    if (k == 7) /* finite masks (attention style), the sum of x still finite */
+      for (int64_t e = 0; e < D; e++)
+        if (e % 3 != 1) x[at(l, e, D, inner)] = -sign * (e % 3 ? 1e30f : 3e7f);
   }
 }
 

@@ -10,7 +10,7 @@
  *   ref_stream_store(dst, src, n)  dst[0, n) = src[0, n): non-temporal
  *       stores of the widest kind the CPU has (AVX-512, AVX, SSE) where
  *       dst is aligned, ordinary ones for its unaligned head and the tail
- *   ref_have_avx512()  whether the CPU has AVX-512F (cached)
+ *   ref_have_avx512()  whether the CPU has AVX-512F
  * Off GCC/x86-64 the store is a memcpy and the fence nothing.
  */
 #ifndef NNRT_REF_STREAM_H
@@ -27,12 +27,8 @@
 #define REF_STREAM 1
 
 static inline bool ref_have_avx512(void) {
-  static int have = -1; /* a benign race: every thread computes the same */
-  if (have < 0) {
-    __builtin_cpu_init(); /* idempotent; needed before the first query */
-    have = __builtin_cpu_supports("avx512f") ? 1 : 0;
-  }
-  return have;
+  __builtin_cpu_init(); /* idempotent, and cheap: needed before the first query */
+  return __builtin_cpu_supports("avx512f");
 }
 __attribute__((target("avx512f"), unused)) static void ref_stream_avx512_(float *dst, const float *src, int64_t n) {
   int64_t i = 0;

@@ -115,8 +115,12 @@ __attribute__((target("avx512f"))) static double sum_exp_store_avx512(const floa
     for (int64_t d = 0; d < n; d += 16) {
       __mmask16 k = n - d >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - d)) - 1);
       __m512 v = _mm512_fmsub_ps(vs, _mm512_maskz_loadu_ps(k, x + b + d), vm);
-      __m512 t = _mm512_fmadd_ps(v, l2e, sh), nn = _mm512_sub_ps(t, sh);
-      __m512 r = _mm512_fmadd_ps(nn, c2, _mm512_fmadd_ps(nn, c1, v));
+      /* e^v for v below -110 is 0 either way; clamped, n stays small enough
+       * for the reduction to leave |r| <= ln2/2 (a masked -1e30 would
+       * give a huge r, and the polynomial inf or NaN) */
+      __m512 vc = _mm512_max_ps(v, _mm512_set1_ps(-110.0f));
+      __m512 t = _mm512_fmadd_ps(vc, l2e, sh), nn = _mm512_sub_ps(t, sh);
+      __m512 r = _mm512_fmadd_ps(nn, c2, _mm512_fmadd_ps(nn, c1, vc));
       __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(0.00831204958f), r, _mm512_set1_ps(0.0418944996f));
       p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.166671332f));
       p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.499992018f));

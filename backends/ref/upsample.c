@@ -349,7 +349,7 @@ static bool dup2_row(float *y, const float *x, int64_t W, int fw, int mode) {
         }                                                                        \
         up_store_##SFX(Y + r * g.OW, b, g.OW, mode);                             \
       }                                                                          \
-      if (mode) ref_stream_fence();                                                      \
+      if (mode) ref_stream_fence();                                              \
     }                                                                            \
   }                                                                              \
   /* Integer factors fh, fw on both dims: each input element's gradient is  \
@@ -459,7 +459,7 @@ static bool dup2_row(float *y, const float *x, int64_t W, int fw, int mode) {
         for (int64_t ow = 0; ow < g.OW; ow++) yr[ow] = h0 * r0[ow] + h1 * r1[ow]; \
         if (mode) up_store_##SFX(Y + r * g.OW, o, g.OW, mode);                   \
       }                                                                          \
-      if (mode) ref_stream_fence();                                                      \
+      if (mode) ref_stream_fence();                                              \
     }                                                                            \
   }                                                                              \
   /* Separable: each output-gradient row is first reduced along W into a   \

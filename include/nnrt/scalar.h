@@ -23,7 +23,13 @@
  * inf/inf; gelu, silu, mish and hardswish at -inf are -inf * 0).
  * tests/golden holds these cases (family `nonfinite` of tools/golden/gen.py,
  * which also says where PyTorch's values are not followed).
- * This header is installed so that a plugin computes exactly our numbers.
+ * This header is installed so that a plugin computes our numbers from the
+ * same formulas.  (ref's float32 loops evaluate a few of them in another
+ * arrangement of the same function, for speed and accuracy: softplus as
+ * max(y, 0) + log1p(e^-|y|), the sigmoid's derivative as e/(1+e)^2 with
+ * e = e^-|x|, ...; see REF_F32_<op> in backends/ref/unary.c.  They agree
+ * with these within float rounding, except where these overflow: softplus
+ * with a huge threshold gives x where log1p(exp(beta x)) is inf.)
  */
 #ifndef NNRT_SCALAR_H
 #define NNRT_SCALAR_H
