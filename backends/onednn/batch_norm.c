@@ -47,23 +47,14 @@ static dnnl_status_t build(const onednn_key *k, onednn_prim *p) {
   dnnl_status_t st = dnnl_memory_desc_init_by_tag(&data, 4, dims, dnnl_f32, dnnl_abcd);
   if (!st) st = dnnl_memory_desc_init_by_tag(&ch, 1, cdims, dnnl_f32, dnnl_a);
   if (st) return st;
-  dnnl_primitive_attr_t attr = onednn_attr(false);
-  if (!attr) return dnnl_out_of_memory;
-  dnnl_batch_normalization_desc_t fd;
-  dnnl_primitive_desc_t fpd = NULL, pd = NULL;
+  dnnl_batch_normalization_desc_t fd, bd;
+  dnnl_primitive_desc_t pd = NULL;
   st = dnnl_batch_normalization_forward_desc_init(&fd, bwd || !global ? dnnl_forward_training : dnnl_forward_inference,
                                                   &data, k->f[0], flags);
-  if (!st) st = dnnl_primitive_desc_create(&fpd, &fd, attr, onednn_engine(), NULL);
-  if (!st && bwd) {
-    dnnl_batch_normalization_desc_t bd;
+  if (!st && bwd)
     st = dnnl_batch_normalization_backward_desc_init(&bd, (k->alg & BWD_FULL) ? dnnl_backward : dnnl_backward_data,
                                                      &data, &data, k->f[0], flags);
-    if (!st) st = dnnl_primitive_desc_create(&pd, &bd, attr, onednn_engine(), fpd);
-    dnnl_primitive_desc_destroy(fpd);
-  } else {
-    pd = fpd;
-  }
-  dnnl_primitive_attr_destroy(attr);
+  if (!st) st = onednn_pd_create(&fd, bwd ? &bd : NULL, &pd);
   if (st) return st;
   onednn_prim_arg(p, DNNL_ARG_SRC, &data);
   if (!bwd) {

@@ -131,6 +131,21 @@ dnnl_primitive_attr_t onednn_attr(bool accumulate) {
   return attr;
 }
 
+dnnl_status_t onednn_pd_create(const_dnnl_op_desc_t fwd, const_dnnl_op_desc_t bwd, dnnl_primitive_desc_t *pd) {
+  dnnl_primitive_attr_t attr = onednn_attr(false);
+  if (!attr) return dnnl_out_of_memory;
+  dnnl_primitive_desc_t fpd = NULL;
+  dnnl_status_t st = dnnl_primitive_desc_create(&fpd, fwd, attr, onednn_engine(), NULL);
+  if (!st && bwd) {
+    st = dnnl_primitive_desc_create(pd, bwd, attr, onednn_engine(), fpd); /* the forward is its hint */
+    dnnl_primitive_desc_destroy(fpd);
+  } else if (!st) {
+    *pd = fpd;
+  }
+  dnnl_primitive_attr_destroy(attr);
+  return st;
+}
+
 void onednn_prim_arg(onednn_prim *p, int arg_id, const dnnl_memory_desc_t *md) {
   if (p->n_args >= ONEDNN_MAX_ARGS) { /* our bug: onednn_prim_from_pd fails the build */
     p->n_args = ONEDNN_MAX_ARGS + 1;

@@ -88,6 +88,10 @@ dnnl_engine_t onednn_engine(void);
 /* Attributes every primitive gets: strict f32 math, user scratchpad, and
  * with accumulate a sum post-op (dst += result).  NULL on failure. */
 dnnl_primitive_attr_t onednn_attr(bool accumulate);
+/* The primitive descriptor of an op with onednn_attr(false): its forward
+ * desc's, or with bwd (else NULL) its backward desc's, the forward's
+ * given as the hint oneDNN requires.  *pd is set only on success. */
+dnnl_status_t onednn_pd_create(const_dnnl_op_desc_t fwd, const_dnnl_op_desc_t bwd, dnnl_primitive_desc_t *pd);
 /* Makes p->prim from pd and records its scratchpad; destroys pd. */
 dnnl_status_t onednn_prim_from_pd(onednn_prim *p, dnnl_primitive_desc_t pd);
 /* Adds an execution argument with its memory descriptor. */

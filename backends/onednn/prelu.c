@@ -41,22 +41,12 @@ static dnnl_status_t build(const onednn_key *k, onednn_prim *p) {
   dnnl_status_t st = dnnl_memory_desc_init_by_tag(&data, 3, dims, dnnl_f32, dnnl_abc);
   if (!st) st = dnnl_memory_desc_init_by_tag(&wei, 3, wdims, dnnl_f32, dnnl_abc);
   if (st) return st;
-  dnnl_primitive_attr_t attr = onednn_attr(false);
-  if (!attr) return dnnl_out_of_memory;
   bool bwd = k->kind == ONEDNN_K_PRELU_BWD;
-  dnnl_prelu_desc_t fd;
-  dnnl_primitive_desc_t fpd = NULL, pd = NULL;
+  dnnl_prelu_desc_t fd, bd;
+  dnnl_primitive_desc_t pd = NULL;
   st = dnnl_prelu_forward_desc_init(&fd, bwd ? dnnl_forward_training : dnnl_forward_inference, &data, &wei);
-  if (!st) st = dnnl_primitive_desc_create(&fpd, &fd, attr, onednn_engine(), NULL);
-  if (!st && bwd) {
-    dnnl_prelu_desc_t bd;
-    st = dnnl_prelu_backward_desc_init(&bd, &data, &wei, &data, &wei);
-    if (!st) st = dnnl_primitive_desc_create(&pd, &bd, attr, onednn_engine(), fpd);
-    dnnl_primitive_desc_destroy(fpd);
-  } else {
-    pd = fpd;
-  }
-  dnnl_primitive_attr_destroy(attr);
+  if (!st && bwd) st = dnnl_prelu_backward_desc_init(&bd, &data, &wei, &data, &wei);
+  if (!st) st = onednn_pd_create(&fd, bwd ? &bd : NULL, &pd);
   if (st) return st;
   onednn_prim_arg(p, DNNL_ARG_SRC, &data);
   onednn_prim_arg(p, DNNL_ARG_WEIGHTS, &wei);

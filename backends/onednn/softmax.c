@@ -39,23 +39,13 @@ static dnnl_status_t build(const onednn_key *k, onednn_prim *p) {
   dnnl_dims_t dims = {k->d[0], k->d[1], k->d[2]};
   dnnl_status_t st = dnnl_memory_desc_init_by_tag(&md, nd, dims, dnnl_f32, nd == 2 ? dnnl_ab : dnnl_abc);
   if (st) return st;
-  dnnl_primitive_attr_t attr = onednn_attr(false);
-  if (!attr) return dnnl_out_of_memory;
   bool bwd = k->kind == ONEDNN_K_SOFTMAX_BWD;
-  dnnl_softmax_v2_desc_t fd;
-  dnnl_primitive_desc_t fpd = NULL, pd = NULL;
+  dnnl_softmax_v2_desc_t fd, bd;
+  dnnl_primitive_desc_t pd = NULL;
   st = dnnl_softmax_v2_forward_desc_init(&fd, bwd ? dnnl_forward_training : dnnl_forward_inference,
                                          (dnnl_alg_kind_t)k->alg, &md, &md, 1);
-  if (!st) st = dnnl_primitive_desc_create(&fpd, &fd, attr, onednn_engine(), NULL);
-  if (!st && bwd) {
-    dnnl_softmax_v2_desc_t bd;
-    st = dnnl_softmax_v2_backward_desc_init(&bd, (dnnl_alg_kind_t)k->alg, &md, &md, &md, 1);
-    if (!st) st = dnnl_primitive_desc_create(&pd, &bd, attr, onednn_engine(), fpd);
-    dnnl_primitive_desc_destroy(fpd);
-  } else {
-    pd = fpd;
-  }
-  dnnl_primitive_attr_destroy(attr);
+  if (!st && bwd) st = dnnl_softmax_v2_backward_desc_init(&bd, (dnnl_alg_kind_t)k->alg, &md, &md, &md, 1);
+  if (!st) st = onednn_pd_create(&fd, bwd ? &bd : NULL, &pd);
   if (st) return st;
   if (bwd) {
     onednn_prim_arg(p, DNNL_ARG_DST, &md);

@@ -178,24 +178,14 @@ static dnnl_status_t build(const onednn_key *k, onednn_prim *p) {
   dnnl_status_t st = dnnl_memory_desc_init_by_tag(&src, 4, sd, dnnl_f32, dnnl_abcd);
   if (!st) st = dnnl_memory_desc_init_by_tag(&dst, 4, dd, dnnl_f32, dnnl_abcd);
   if (st) return st;
-  dnnl_primitive_attr_t attr = onednn_attr(false);
-  if (!attr) return dnnl_out_of_memory;
   bool bwd = k->kind == ONEDNN_K_RESAMPLING_BWD;
-  dnnl_resampling_desc_t fd;
-  dnnl_primitive_desc_t fpd = NULL, pd = NULL;
+  dnnl_resampling_desc_t fd, bd;
+  dnnl_primitive_desc_t pd = NULL;
   /* no factors: oneDNN would use them only to size a missing destination */
   st = dnnl_resampling_forward_desc_init(&fd, bwd ? dnnl_forward_training : dnnl_forward_inference,
                                          (dnnl_alg_kind_t)k->alg, NULL, &src, &dst);
-  if (!st) st = dnnl_primitive_desc_create(&fpd, &fd, attr, onednn_engine(), NULL);
-  if (!st && bwd) {
-    dnnl_resampling_desc_t bd;
-    st = dnnl_resampling_backward_desc_init(&bd, (dnnl_alg_kind_t)k->alg, NULL, &src, &dst);
-    if (!st) st = dnnl_primitive_desc_create(&pd, &bd, attr, onednn_engine(), fpd);
-    dnnl_primitive_desc_destroy(fpd);
-  } else {
-    pd = fpd;
-  }
-  dnnl_primitive_attr_destroy(attr);
+  if (!st && bwd) st = dnnl_resampling_backward_desc_init(&bd, (dnnl_alg_kind_t)k->alg, NULL, &src, &dst);
+  if (!st) st = onednn_pd_create(&fd, bwd ? &bd : NULL, &pd);
   if (st) return st;
   /* oneDNN 2.6's resampling backward is simple:any on every ISA, a
    * generic loop 4-27x slower than ref: declined like oneDNN's reference
