@@ -500,10 +500,18 @@ static bool split_d(int64_t outer, int64_t D, int64_t inner) {
   return outer * ((inner + 15) / 16) < 16 && D >= 2 * SM_SPLIT_MIN && outer * D * inner > REF_OMP_MIN;
 }
 
-/* Range r of nr over [0, D). */
-static void split_range(int64_t D, int64_t nr, int64_t r, int64_t *d0, int64_t *d1) {
+/* Slot k of items (chunks of SM_W inner elements of each outer index)
+ * times nr ranges of D: its chunk (item), its range of d [*d0, *d1), its
+ * lanes *n, and the offset of its first element. */
+static int64_t split_slot(int64_t k, int64_t items, int64_t nr, int64_t D, int64_t inner, int64_t *item,
+                          int64_t *d0, int64_t *d1, int *n) {
+  int64_t nc = (inner + SM_W - 1) / SM_W, r = k / items, i0;
+  *item = k % items;
+  i0 = *item % nc * SM_W;
   *d0 = D * r / nr;
   *d1 = D * (r + 1) / nr;
+  *n = (int)(inner - i0 < SM_W ? inner - i0 : SM_W);
+  return *item / nc * D * inner + i0 + *d0 * inner;
 }
 
 /* The weight e^(mr - mx_all) of a range's sum (and factor of its terms)
@@ -536,18 +544,16 @@ static void split_fwd_f32(const float *X, float *Y, int64_t outer, int64_t D, in
   {
 #pragma omp for schedule(static)
     for (int64_t k = 0; k < items * nr; k++) {
-      int64_t item = k % items, i0 = item % nc * SM_W, d0, d1;
-      split_range(D, nr, k / items, &d0, &d1);
-      int64_t off = item / nc * D * inner + i0 + d0 * inner;
-      lanes_fwd_sum_f32(X + off, Y + off, inner, d1 - d0, mx[k], sum[k], &slow[k],
-                        (int)(inner - i0 < SM_W ? inner - i0 : SM_W), m);
+      int64_t item, d0, d1;
+      int n;
+      int64_t off = split_slot(k, items, nr, D, inner, &item, &d0, &d1, &n);
+      lanes_fwd_sum_f32(X + off, Y + off, inner, d1 - d0, mx[k], sum[k], &slow[k], n, m);
     }
 #pragma omp for schedule(static)
     for (int64_t k = 0; k < items * nr; k++) {
-      int64_t item = k % items, i0 = item % nc * SM_W, d0, d1;
-      split_range(D, nr, k / items, &d0, &d1);
-      int64_t off = item / nc * D * inner + i0 + d0 * inner;
-      int n = (int)(inner - i0 < SM_W ? inner - i0 : SM_W);
+      int64_t item, d0, d1;
+      int n;
+      int64_t off = split_slot(k, items, nr, D, inner, &item, &d0, &d1, &n);
       float c[SM_W];
       double cd[SM_W];
       for (int i = 0; i < n; i++) {
@@ -573,17 +579,16 @@ static void split_bwd_f32(const float *G, const float *Y, float *GX, int64_t out
   {
 #pragma omp for schedule(static)
     for (int64_t k = 0; k < items * nr; k++) {
-      int64_t item = k % items, i0 = item % nc * SM_W, d0, d1;
-      split_range(D, nr, k / items, &d0, &d1);
-      int64_t off = item / nc * D * inner + i0 + d0 * inner;
-      lanes_bwd_sum_f32(G + off, Y + off, inner, d1 - d0, sum[k], (int)(inner - i0 < SM_W ? inner - i0 : SM_W), m);
+      int64_t item, d0, d1;
+      int n;
+      int64_t off = split_slot(k, items, nr, D, inner, &item, &d0, &d1, &n);
+      lanes_bwd_sum_f32(G + off, Y + off, inner, d1 - d0, sum[k], n, m);
     }
 #pragma omp for schedule(static)
     for (int64_t k = 0; k < items * nr; k++) {
-      int64_t item = k % items, i0 = item % nc * SM_W, d0, d1;
-      split_range(D, nr, k / items, &d0, &d1);
-      int64_t off = item / nc * D * inner + i0 + d0 * inner;
-      int n = (int)(inner - i0 < SM_W ? inner - i0 : SM_W);
+      int64_t item, d0, d1;
+      int n;
+      int64_t off = split_slot(k, items, nr, D, inner, &item, &d0, &d1, &n);
       float s[SM_W];
       for (int i = 0; i < n; i++) {
         double S = 0;
