@@ -51,6 +51,7 @@ __attribute__((simd("notinbranch"))) float expf(float);
 __attribute__((simd("notinbranch"))) float tanhf(float);
 __attribute__((simd("notinbranch"))) float log1pf(float);
 __attribute__((simd("notinbranch"))) float erff(float);
+__attribute__((simd("notinbranch"))) float erfcf(float);
 #define REF_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define REF_CLONES

@@ -1,6 +1,6 @@
 /* backends/ref/unary.c - every elementwise activation, forward and
  * backward, from the formulas of nnrt/scalar.h: one driver
- * (unary_impl.h), one X-macro.  gelu lives in unary_exact.c.
+ * (unary_impl.h), one X-macro.
  *
  * float32 runs at memory speed where the machine allows: each OpenMP
  * thread takes one contiguous share of the elements and runs it through a
@@ -38,7 +38,7 @@
 
 /* Float32 formulas written as another arrangement of the same function
  * where that runs faster, REF_F32_<op> as `~, (forward), (backward)`
- * (probed like REF_UNARY_EXACT_<op>):
+ * (probed the way Linux's IS_ENABLED probes a macro):
  *   sigmoid, and the sigmoids inside the backwards of softplus and
  *   logsigmoid: from e^-|x| (ref_sigmoidf), which needs no overflow
  *   handling; its derivative as e / (1 + e)^2 (ref_dsigmoidf), also
@@ -48,7 +48,11 @@
  *   overflows at 88; max(y, 0) + log(1 + e^-|y|) needs the logarithm on
  *   [1, 2] only (ref_softplusf), and 1/beta is taken once per call;
  *   logsigmoid: min(x, 0) - log(1 + e^-|x|) is -softplus(-x) (GCC 12 does
- *   not vectorize the fminf). */
+ *   not vectorize the fminf);
+ *   gelu: 0.5 (1 + tanh u) is the sigmoid of 2u and 1 - tanh^2 u is 4 s'(2u),
+ *   and 1 + erf(z) is erfc(-z): the formulas' 1 + tanh and 1 + erf cancel
+ *   where x is very negative (one ulp of tanh moved the tanh variant's
+ *   backward by ~1e-6 at x = -5, so gelu used to keep scalar libm). */
 #define REF_F32_sigmoid ~, (ref_sigmoidf(x)), (g * ref_dsigmoidf(x))
 #define REF_F32_tanh ~, (tanh(x)), (g * K(4) * ref_dsigmoidf(K(2) * x))
 #define REF_F32_elu                                                              \
@@ -56,15 +60,18 @@
 #define REF_F32_softplus                                                         \
   ~, (a * x > b ? x : ref_softplusf(a * x) * (K(1) / a)), (a * x > b ? g : g * ref_sigmoidf(a * x))
 #define REF_F32_logsigmoid ~, (K(0) - ref_softplusf(-x)), (g * ref_sigmoidf(-x))
+#define REF_F32_gelu                                                             \
+  ~, (a != K(0) ? x * ref_sigmoidf(K(2) * NNRT_GELU_TANH_IN_(x)) : K(0.5) * x * erfc(-x * K(NNRT_SQRT1_2_))), \
+      (a != K(0) ? g * (ref_sigmoidf(K(2) * NNRT_GELU_TANH_IN_(x)) +                                    \
+                        K(2) * x * ref_dsigmoidf(K(2) * NNRT_GELU_TANH_IN_(x)) * K(NNRT_GELU_K_) *     \
+                            (K(1) + K(3 * 0.044715) * x * x))                                          \
+                 : g * (K(0.5) * erfc(-x * K(NNRT_SQRT1_2_)) + x * K(NNRT_INV_SQRT_2PI_) * exp(K(-0.5) * x * x)))
 #define REF_F32_PICK_(...) REF_UNARY_SECOND_(__VA_ARGS__, ~)
 #define REF_F32_THIRD_(a, b, c, ...) c
 #define REF_F32_PICK2_(...) REF_F32_THIRD_(__VA_ARGS__, ~)
 #define REF_F32_FWD_(name, fwd) REF_F32_PICK_(REF_F32_##name, fwd)
 #define REF_F32_BWD_(name, bwd) REF_F32_PICK2_(REF_F32_##name, ~, bwd)
 
-/* every op but the exact ones */
-#define UNARY_OWN_0(name, fwd, bwd)                                              \
+#define UNARY_OWN(name, fwd, bwd)                                                \
   UNARY_KERNELS_F32(name, REF_F32_FWD_(name, fwd), REF_F32_BWD_(name, bwd), fwd, bwd)
-#define UNARY_OWN_1(name, fwd, bwd)
-#define UNARY_OWN(name, fwd, bwd) REF_UNARY_CAT(UNARY_OWN_, REF_UNARY_IS_EXACT(name))(name, fwd, bwd)
 NNRT_UNARY_LIST(UNARY_OWN)

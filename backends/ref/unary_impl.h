@@ -1,18 +1,11 @@
-/* backends/ref/unary_impl.h - the elementwise driver shared by unary.c
- * (vector math) and unary_exact.c (scalar libm): the float32 and float64
- * loops of one activation, forward and backward, from its formulas in
- * nnrt/scalar.h, and the ref_<op> kernels around them.
+/* backends/ref/unary_impl.h - the elementwise driver of unary.c: the
+ * float32 and float64 loops of one activation, forward and backward, from
+ * its formulas (nnrt/scalar.h, or for float32 an arrangement of the same
+ * function, unary.c's REF_F32_<op>), and the ref_<op> kernels around them.
  *
  * The including file defines UNARY_CLONES (a target_clones attribute, or
  * nothing) and includes <tgmath.h> and the math declarations it wants
- * first; it then expands NNRT_UNARY_LIST with UNARY_KERNELS for the ops it
- * owns.  Which file owns an op: REF_UNARY_IS_EXACT(op) is 1 for the ops
- * listed below as REF_UNARY_EXACT_<op>, whose float32 results keep scalar
- * libm, else 0 (the probe idiom of Linux's IS_ENABLED).
- *   gelu: the backward of its tanh approximation subtracts nearly equal
- *   terms where tanh is near -1, so one ulp of tanhf moves it by ~1e-6
- *   (more than the PyTorch golden test allows); libmvec's tanhf is within
- *   4 ulp, glibc's scalar tanhf correctly rounded there.
+ * first; it then expands NNRT_UNARY_LIST with UNARY_KERNELS_F32.
  * Limits: float32 and float64 only; tensors contiguous.
  */
 #ifndef NNRT_REF_UNARY_IMPL_H
@@ -25,12 +18,7 @@
 #include "ref.h"
 #include "ref_omp.h"
 
-#define REF_UNARY_EXACT_gelu ~, 1
 #define REF_UNARY_SECOND_(a, b, ...) b
-#define REF_UNARY_PROBE_(...) REF_UNARY_SECOND_(__VA_ARGS__, 0, ~)
-#define REF_UNARY_IS_EXACT(name) REF_UNARY_PROBE_(REF_UNARY_EXACT_##name)
-#define REF_UNARY_CAT_(a, b) a##b
-#define REF_UNARY_CAT(a, b) REF_UNARY_CAT_(a, b)
 
 #include "ref_stream.h"
 
@@ -174,7 +162,6 @@ static void thread_span(int64_t n, int64_t *lo, int64_t *hi) {
 
 /* fwd32, bwd32: the float32 formulas, the same functions as fwd and bwd
  * arranged otherwise where that is faster (unary.c's REF_F32_<op>). */
-#define UNARY_KERNELS(name, fwd, bwd) UNARY_KERNELS_F32(name, fwd, bwd, fwd, bwd)
 #define UNARY_KERNELS_F32(name, fwd32, bwd32, fwd, bwd)                          \
   UNARY_LOOPS_F32(name, fwd32, bwd32)                                            \
   UNARY_LOOPS_F64(name, fwd, bwd)                                                \
