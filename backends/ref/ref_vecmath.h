@@ -1,5 +1,5 @@
 /* backends/ref/ref_vecmath.h - vector math for ref's float32 loops:
- * glibc's libmvec variants of expf, tanhf, log1pf and erff, and
+ * glibc's libmvec variants of expf, tanhf, log1pf, erff and erfcf, and
  * REF_CLONES, a target_clones attribute compiling a function for AVX-512
  * (x86-64-v4), AVX2 (x86-64-v3) and baseline x86-64, picked when the
  * library loads.
