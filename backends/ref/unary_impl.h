@@ -58,62 +58,44 @@ static void thread_span(int64_t n, int64_t *lo, int64_t *hi) {
 
 #define K(v) ((T)(v))
 
-/* float32: the formula loop (inlined into each ISA clone of the span
- * functions), the span functions (direct, or block by block through an L1
- * buffer into streaming stores), and their threaded drivers.  (An inplace
- * forward has X == Y: each element is read before it is written.) */
-#define UNARY_LOOPS_F32(name, fwd, bwd)                                          \
-  static inline __attribute__((always_inline)) void name##_fwd_block(           \
-      const float *X, float *Y, int64_t n, float a, float b, float c) {          \
+/* One direction of one activation: the float32 formula loop (inlined into
+ * each ISA clone of the span function), the span function (direct, or
+ * block by block through an L1 buffer into streaming stores), its threaded
+ * driver, the float64 loop (plain OpenMP on scalar libm) and the kernel.
+ * The loops read x = X[i] and g = G[i]: a forward passes its input as both
+ * (g unused, its load dropped); a backward reads grad_output from input 0
+ * and x from input IX = 1.  (An inplace forward has X == Y: each element
+ * is read before it is written.) */
+#define UNARY_DIR(name, dir, SFX, IX, f32, f64)                                  \
+  static inline __attribute__((always_inline)) void name##_##dir##_block(       \
+      const float *G, const float *X, float *Y, int64_t n, float a, float b, float c) { \
     typedef float T; /* what K() converts to */                                  \
     (void)a, (void)b, (void)c;                                                   \
     _Pragma("omp simd")                                                          \
     for (int64_t i = 0; i < n; i++) {                                            \
-      T x = X[i];                                                                \
-      Y[i] = (fwd);                                                              \
-    }                                                                            \
-  }                                                                              \
-  static inline __attribute__((always_inline)) void name##_bwd_block(           \
-      const float *G, const float *X, float *GX, int64_t n, float a, float b, float c) { \
-    typedef float T;                                                             \
-    (void)a, (void)b, (void)c;                                                   \
-    _Pragma("omp simd")                                                          \
-    for (int64_t i = 0; i < n; i++) {                                            \
       T x = X[i], g = G[i];                                                      \
-      GX[i] = (bwd);                                                             \
+      (void)g;                                                                   \
+      Y[i] = (f32);                                                              \
     }                                                                            \
   }                                                                              \
-  UNARY_CLONES static void name##_fwd_span(const float *X, float *Y, int64_t n, float a, float b, float c, \
-                                           bool stream) {                        \
+  UNARY_CLONES static void name##_##dir##_span(const float *G, const float *X, float *Y, int64_t n, float a, \
+                                               float b, float c, bool stream) {  \
     if (!stream) {                                                               \
-      name##_fwd_block(X, Y, n, a, b, c);                                        \
+      name##_##dir##_block(G, X, Y, n, a, b, c);                                 \
       return;                                                                    \
     }                                                                            \
     float buf[REF_BLOCK] __attribute__((aligned(64)));                           \
     for (int64_t o = 0; o < n; o += REF_BLOCK) {                                 \
       int64_t m = n - o < REF_BLOCK ? n - o : REF_BLOCK;                         \
-      name##_fwd_block(X + o, buf, m, a, b, c);                                  \
+      name##_##dir##_block(G + o, X + o, buf, m, a, b, c);                       \
       ref_stream_store(Y + o, buf, m);                                           \
     }                                                                            \
     ref_stream_fence();                                                          \
   }                                                                              \
-  UNARY_CLONES static void name##_bwd_span(const float *G, const float *X, float *GX, int64_t n, float a, \
-                                           float b, float c, bool stream) {      \
-    if (!stream) {                                                               \
-      name##_bwd_block(G, X, GX, n, a, b, c);                                    \
-      return;                                                                    \
-    }                                                                            \
-    float buf[REF_BLOCK] __attribute__((aligned(64)));                           \
-    for (int64_t o = 0; o < n; o += REF_BLOCK) {                                 \
-      int64_t m = n - o < REF_BLOCK ? n - o : REF_BLOCK;                         \
-      name##_bwd_block(G + o, X + o, buf, m, a, b, c);                           \
-      ref_stream_store(GX + o, buf, m);                                          \
-    }                                                                            \
-    ref_stream_fence();                                                          \
-  }                                                                              \
-  static void name##_fwd_f32(const float *X, float *Y, int64_t n, float a, float b, float c) { \
+  static void name##_##dir##_f32(const float *G, const float *X, float *Y, int64_t n, float a, float b, \
+                                 float c) {                                      \
     if (n <= REF_OMP_MIN) {                                                      \
-      name##_fwd_span(X, Y, n, a, b, c, false);                                  \
+      name##_##dir##_span(G, X, Y, n, a, b, c, false);                           \
       return;                                                                    \
     }                                                                            \
     bool stream = n * (int64_t)sizeof(float) >= REF_STREAM_MIN;                  \
@@ -121,72 +103,38 @@ static void thread_span(int64_t n, int64_t *lo, int64_t *hi) {
     {                                                                            \
       int64_t lo, hi;                                                            \
       thread_span(n, &lo, &hi);                                                  \
-      name##_fwd_span(X + lo, Y + lo, hi - lo, a, b, c, stream);                 \
+      name##_##dir##_span(G + lo, X + lo, Y + lo, hi - lo, a, b, c, stream);     \
     }                                                                            \
   }                                                                              \
-  static void name##_bwd_f32(const float *G, const float *X, float *GX, int64_t n, float a, float b, float c) { \
-    if (n <= REF_OMP_MIN) {                                                      \
-      name##_bwd_span(G, X, GX, n, a, b, c, false);                              \
-      return;                                                                    \
-    }                                                                            \
-    bool stream = n * (int64_t)sizeof(float) >= REF_STREAM_MIN;                  \
-    _Pragma("omp parallel")                                                      \
-    {                                                                            \
-      int64_t lo, hi;                                                            \
-      thread_span(n, &lo, &hi);                                                  \
-      name##_bwd_span(G + lo, X + lo, GX + lo, hi - lo, a, b, c, stream);        \
-    }                                                                            \
-  }
-
-/* float64: plain OpenMP loops on scalar libm. */
-#define UNARY_LOOPS_F64(name, fwd, bwd)                                          \
-  static void name##_fwd_f64(const double *X, double *Y, int64_t n, double a, double b, double c) { \
-    typedef double T;                                                            \
-    (void)a, (void)b, (void)c;                                                   \
-    _Pragma("omp parallel for simd schedule(static) if (n > REF_OMP_MIN)")       \
-    for (int64_t i = 0; i < n; i++) {                                            \
-      T x = X[i];                                                                \
-      Y[i] = (fwd);                                                              \
-    }                                                                            \
-  }                                                                              \
-  static void name##_bwd_f64(const double *G, const double *X, double *GX, int64_t n, double a, double b, \
-                             double c) {                                         \
+  static void name##_##dir##_f64(const double *G, const double *X, double *Y, int64_t n, double a, double b, \
+                                 double c) {                                     \
     typedef double T;                                                            \
     (void)a, (void)b, (void)c;                                                   \
     _Pragma("omp parallel for simd schedule(static) if (n > REF_OMP_MIN)")       \
     for (int64_t i = 0; i < n; i++) {                                            \
       T x = X[i], g = G[i];                                                      \
-      GX[i] = (bwd);                                                             \
+      (void)g;                                                                   \
+      Y[i] = (f64);                                                              \
     }                                                                            \
-  }
-
-/* fwd32, bwd32: the float32 formulas, the same functions as fwd and bwd
- * arranged otherwise where that is faster (unary.c's REF_F32_<op>). */
-#define UNARY_KERNELS_F32(name, fwd32, bwd32, fwd, bwd)                          \
-  UNARY_LOOPS_F32(name, fwd32, bwd32)                                            \
-  UNARY_LOOPS_F64(name, fwd, bwd)                                                \
-  nnrt_status ref_##name(nnrt_device *dev, const nnrt_call *call) {              \
-    (void)dev;                                                                   \
-    double p[3];                                                                 \
-    unary_abc(call, p);                                                          \
-    const nnrt_tensor *x = call->inputs[0];                                      \
-    if (x->dtype == NNRT_F64)                                                    \
-      name##_fwd_f64(x->data, call->outputs[0]->data, x->numel, p[0], p[1], p[2]); \
-    else                                                                         \
-      name##_fwd_f32(x->data, call->outputs[0]->data, x->numel, (float)p[0], (float)p[1], (float)p[2]); \
-    return NNRT_OK;                                                              \
   }                                                                              \
-  nnrt_status ref_##name##_backward(nnrt_device *dev, const nnrt_call *call) {   \
+  nnrt_status ref_##name##SFX(nnrt_device *dev, const nnrt_call *call) {         \
     (void)dev;                                                                   \
     double p[3];                                                                 \
     unary_abc(call, p);                                                          \
-    const nnrt_tensor *g = call->inputs[0], *x = call->inputs[1];                \
+    const nnrt_tensor *g = call->inputs[0], *x = call->inputs[IX];               \
     if (x->dtype == NNRT_F64)                                                    \
-      name##_bwd_f64(g->data, x->data, call->outputs[0]->data, x->numel, p[0], p[1], p[2]); \
+      name##_##dir##_f64(g->data, x->data, call->outputs[0]->data, x->numel, p[0], p[1], p[2]); \
     else                                                                         \
-      name##_bwd_f32(g->data, x->data, call->outputs[0]->data, x->numel, (float)p[0], (float)p[1], (float)p[2]); \
+      name##_##dir##_f32(g->data, x->data, call->outputs[0]->data, x->numel, (float)p[0], (float)p[1], \
+                         (float)p[2]);                                           \
     return NNRT_OK;                                                              \
   }
 
+/* f32f, f32b: the float32 formulas, the same functions as the float64
+ * ones f64f, f64b arranged otherwise where that is faster (unary.c's
+ * REF_F32_<op>). */
+#define UNARY_KERNELS_F32(name, f32f, f32b, f64f, f64b)                          \
+  UNARY_DIR(name, fwd, , 0, f32f, f64f)                                          \
+  UNARY_DIR(name, bwd, _backward, 1, f32b, f64b)
 
 #endif
