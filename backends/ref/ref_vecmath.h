@@ -31,7 +31,7 @@
  *   ref_tanhf(x)  sign(x) (-u / (2 + u)) for u = e^-2|x| - 1, from an
  *       expm1 polynomial that stays accurate near 0; NaN gives NaN.
  *   ref_softplusf(y)  log(1 + e^y) as max(y, 0) + log(1 + e^-|y|), the
- *       logarithm as 2 atanh(e / (2 + e)) by a polynomial.
+ *       logarithm of 1 + e for e in [0, 1] by a polynomial in e.
  *   ref_log1pf(u)  log(1 + u): v = 1 + u rounded, v = 2^k m with m in
  *       [sqrt(1/2), sqrt(2)), log(m) = f - f^2/2 + f^3 Q(f) for f = m - 1,
  *       plus k ln2 and the part of u that the rounding of v lost, over v;
@@ -163,15 +163,19 @@ static inline __attribute__((always_inline)) float ref_tanhf(float x) {
   return copysignf(-u / (2.0f + u), x);
 }
 
-/* log(1 + e) for e in [0, 1] (and a little beyond): 2 atanh(s) for
- * s = e / (2 + e) <= 1/3, = 2s + s^3 R(s^2) (relative error 4.6e-9). */
+/* log(1 + e) for e in [0, 1]: e + e^2 P(e), P of degree 7 (relative
+ * error 3.3e-8 on the interval); no division, which made softplus 10%
+ * slower as 2 atanh(e / (2 + e)). */
 static inline __attribute__((always_inline)) float ref_log1pf_unit_(float e) {
-  float s = e / (2.0f + e), z = s * s;
-  float q = 0.280244593f;
-  q = q * z + 0.27999141f;
-  q = q * z + 0.400216991f;
-  q = q * z + 0.666664131f;
-  return 2.0f * s + s * z * q;
+  float p = 0.00536481837f;
+  p = p * e - 0.0300657685f;
+  p = p * e + 0.0792044969f;
+  p = p * e - 0.137537991f;
+  p = p * e + 0.191536534f;
+  p = p * e - 0.248571633f;
+  p = p * e + 0.333213226f;
+  p = p * e - 0.49999648f;
+  return e + (e * e) * p;
 }
 
 /* log(1 + e^y) for any y, as max(y, 0) + log(1 + e^-|y|): softplus

@@ -44,10 +44,10 @@ c, e = lawson(safe(lambda r: (np.expm1(r) - r) / r ** 2, 0.5), 4, -L, L,
               safe(lambda r: r * r / np.expm1(r), 0.0))
 show("expm1: r + r^2 Q", c, e)
 
-# 2 atanh(s) = 2s + s^3 R(s^2), s <= 1/3 -> ref_log1pf_unit_
-c, e = lawson(safe(lambda z: (2 * np.arctanh(np.sqrt(z)) - 2 * np.sqrt(z)) / z ** 1.5, 2 / 3), 3, 0, 1 / 9,
-              lambda z: z / 2)
-show("log1p on [0,1]: 2s + s^3 R", c, e)
+# log(1 + e) = e + e^2 P(e), e in [0, 1] -> ref_log1pf_unit_ (degree 7)
+c, e = lawson(safe(lambda v: (np.log1p(v) - v) / v ** 2, -0.5), 7, 0, 1,
+              safe(lambda v: v * v / np.log1p(v), 0.0))
+show("log1p on [0,1]: e + e^2 P", c, e)
 
 # log(1+f) = f - f^2/2 + f^3 Q(f), f in [sqrt(1/2)-1, sqrt(2)-1] -> ref_log1pf
 c, e = lawson(safe(lambda f: (np.log1p(f) - f + f * f / 2) / f ** 3, 1 / 3), 6, np.sqrt(.5) - 1, np.sqrt(2) - 1,
