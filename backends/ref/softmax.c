@@ -104,7 +104,7 @@ SOFTMAX_LOOPS(double, f64)
  * loop adds to exponent bits, scales and selects, a quarter of the
  * instructions of the pass; the polynomial and reduction are the same. */
 __attribute__((target("avx512f"))) static double sum_exp_store_avx512(const float *x, float *y, int64_t D, float sign,
-                                                                     float mx, bool args) {
+                                                                     float mx, bool args, bool next) {
   const __m512 vs = _mm512_set1_ps(sign), vm = _mm512_set1_ps(mx), l2e = _mm512_set1_ps(1.44269504088896341f),
                sh = _mm512_set1_ps(12582912.0f), c1 = _mm512_set1_ps(-0.693359375f),
                c2 = _mm512_set1_ps(2.12194440e-4f), one = _mm512_set1_ps(1.0f);
@@ -114,6 +114,10 @@ __attribute__((target("avx512f"))) static double sum_exp_store_avx512(const floa
     __m512 acc = _mm512_setzero_ps();
     for (int64_t d = 0; d < n; d += 16) {
       __mmask16 k = n - d >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - d)) - 1);
+      if (next) {
+        __builtin_prefetch(x + D + b + d, 0, 3);
+        __builtin_prefetch(y + D + b + d, 1, 3);
+      }
       __m512 v = _mm512_fmsub_ps(vs, _mm512_maskz_loadu_ps(k, x + b + d), vm);
       /* e^v for v below -110 is 0 either way; clamped, n stays small enough
        * for the reduction to leave |r| <= ln2/2 (a masked -1e30 would
@@ -136,15 +140,20 @@ __attribute__((target("avx512f"))) static double sum_exp_store_avx512(const floa
 }
 #endif
 
-static inline __attribute__((always_inline)) double sum_exp_store_f32(const float *x, float *y, int64_t D, float sign, float mx, bool args) {
+static inline __attribute__((always_inline)) double sum_exp_store_f32(const float *x, float *y, int64_t D, float sign,
+                                                                     float mx, bool args, bool next) {
 #ifdef SM_AVX512
-  if (ref_have_avx512()) return sum_exp_store_avx512(x, y, D, sign, mx, args);
+  if (ref_have_avx512()) return sum_exp_store_avx512(x, y, D, sign, mx, args, next);
 #endif
   double sum = 0;
   for (int64_t b = 0; b < D; b += 512) {
     int64_t n = D - b > 512 ? 512 : D - b;
     const float *xb = x + b;
     float *yb = y + b, s = 0;
+    for (int64_t d = 0; next && d < n; d += 16) {
+      __builtin_prefetch(xb + D + d, 0, 3);
+      __builtin_prefetch(yb + D + d, 1, 3);
+    }
 #pragma omp simd reduction(+ : s)
     for (int64_t d = 0; d < n; d++) {
       float v = sign * xb[d] - mx, e = ref_expf_nonpos(v);
@@ -159,8 +168,11 @@ static inline __attribute__((always_inline)) double sum_exp_store_f32(const floa
 /* float32, one contiguous line of D.  Rows of finite values (the first
  * pass checks, through a plain sum) use the inline exp of ref_vecmath.h;
  * a row with an inf or NaN takes libm's expf, whose special cases give
- * torch's NaNs and zeros. */
-REF_CLONES static void line_fwd_f32(const float *x, float *y, int64_t D, mode_t_ m) {
+ * torch's NaNs and zeros.  next: the thread's next line follows at x + D,
+ * y + D; the exp pass prefetches it, input to read and output to write,
+ * so that its memory traffic overlaps this line's arithmetic (4096x1000:
+ * softmax 0.80 -> 0.75 ms, log_softmax 0.85 -> 0.76 ms on 2 threads). */
+REF_CLONES static void line_fwd_f32(const float *x, float *y, int64_t D, mode_t_ m, bool next) {
   float sign = m == SOFTMIN ? -1.0f : 1.0f, mx = -INFINITY, all = 0;
 #pragma omp simd reduction(max : mx) reduction(+ : all)
   for (int64_t d = 0; d < D; d++) {
@@ -174,7 +186,7 @@ REF_CLONES static void line_fwd_f32(const float *x, float *y, int64_t D, mode_t_
   if (m == LOG_SOFTMAX) {
     if (finite) {
       /* (x - mx) - log(sum): two terms <= 0, so no cancellation. */
-      float l = (float)log(sum_exp_store_f32(x, y, D, 1.0f, mx, true));
+      float l = (float)log(sum_exp_store_f32(x, y, D, 1.0f, mx, true, next));
 #pragma omp simd
       for (int64_t d = 0; d < D; d++) y[d] -= l;
       return;
@@ -187,7 +199,7 @@ REF_CLONES static void line_fwd_f32(const float *x, float *y, int64_t D, mode_t_
     return;
   }
   if (finite) {
-    sum = sum_exp_store_f32(x, y, D, sign, mx, false);
+    sum = sum_exp_store_f32(x, y, D, sign, mx, false, next);
   } else {
 #pragma omp simd reduction(+ : sum)
     for (int64_t d = 0; d < D; d++) {
@@ -731,7 +743,7 @@ static void rows_bwd_f32(const float *G, const float *Y, float *GX, int64_t rows
 
 static void lines_fwd_f32(const float *X, float *Y, int64_t lines, int64_t D, mode_t_ m) {
 #pragma omp parallel for schedule(static) if (lines * D > REF_OMP_MIN)
-  for (int64_t l = 0; l < lines; l++) line_fwd_f32(X + l * D, Y + l * D, D, m);
+  for (int64_t l = 0; l < lines; l++) line_fwd_f32(X + l * D, Y + l * D, D, m, l + 1 < lines);
 }
 
 static void lines_bwd_f32(const float *G, const float *Y, float *GX, int64_t lines, int64_t D, mode_t_ m) {
