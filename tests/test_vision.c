@@ -65,30 +65,46 @@ static void untouched(const nnrt_tensor *t) {
 }
 
 /* ---- pixel shuffle ---- */
-Test(vision, pixel_shuffle_roundtrip_and_layout) {
-  int64_t s[] = {2, 12, 2, 3}, w[] = {2, 3, 4, 6};
+/* pixel_shuffle of an (N, C r^2, H, W) tensor against its definition,
+ * out[n, c, h r + i, w r + j] = in[n, c r^2 + i r + j, h, w], element by
+ * element, and pixel_unshuffle back to the input bit for bit. */
+static void shuffle_case(int64_t N, int64_t C, int64_t H, int64_t W, int64_t r) {
+  int64_t s[] = {N, C * r * r, H, W}, w[] = {N, C, H * r, W * r}, n = N * C * r * r * H * W;
   nnrt_tensor *x = random_f32(4, s, 1), *y = new_f32(4, w, NULL), *z = new_f32(4, s, NULL);
-  nnrt_pixel_shuffle_params p = {.upscale_factor = 2};
-  nnrt_pixel_unshuffle_params q = {.downscale_factor = 2};
+  nnrt_pixel_shuffle_params p = {.upscale_factor = r};
+  nnrt_pixel_unshuffle_params q = {.downscale_factor = r};
   cr_assert_eq(nnrt_pixel_shuffle(x, y, &p), NNRT_OK, "%s", nnrt_last_error());
   cr_assert_eq(nnrt_pixel_unshuffle(y, z, &q), NNRT_OK, "%s", nnrt_last_error());
   float *xv = read_f32(x), *yv = read_f32(y), *zv = read_f32(z);
-  cr_assert_eq(memcmp(xv, zv, sizeof(float) * 144), 0);
-  /* out[n, c, h r + i, w r + j] = in[n, c r^2 + i r + j, h, w] */
-  for (int n = 0; n < 2; n++)
-    for (int c = 0; c < 3; c++)
-      for (int h = 0; h < 2; h++)
-        for (int i = 0; i < 2; i++)
-          for (int ww = 0; ww < 3; ww++)
-            for (int j = 0; j < 2; j++)
-              cr_assert_eq(yv[((n * 3 + c) * 4 + h * 2 + i) * 6 + ww * 2 + j],
-                           xv[((n * 12 + c * 4 + i * 2 + j) * 2 + h) * 3 + ww]);
+  cr_assert_eq(memcmp(xv, zv, sizeof(float) * (size_t)n), 0, "unshuffle(shuffle(x)) != x");
+  for (int64_t b = 0; b < N; b++)
+    for (int64_t c = 0; c < C; c++)
+      for (int64_t h = 0; h < H; h++)
+        for (int64_t i = 0; i < r; i++)
+          for (int64_t ww = 0; ww < W; ww++)
+            for (int64_t j = 0; j < r; j++) {
+              float got = yv[((b * C + c) * H * r + h * r + i) * W * r + ww * r + j];
+              float want = xv[((b * C * r * r + c * r * r + i * r + j) * H + h) * W + ww];
+              if (got != want)
+                cr_assert_fail("(%lld,%lld,%lld,%lld) r=%lld: out[%lld,%lld,%lld,%lld] = %g, want %g", (long long)N,
+                               (long long)C, (long long)H, (long long)W, (long long)r, (long long)b, (long long)c,
+                               (long long)(h * r + i), (long long)(ww * r + j), got, want);
+            }
   free(xv);
   free(yv);
   free(zv);
   nnrt_tensor_free(x);
   nnrt_tensor_free(y);
   nnrt_tensor_free(z);
+}
+
+Test(vision, pixel_shuffle_roundtrip_and_layout) {
+  shuffle_case(2, 3, 2, 3, 2);
+  shuffle_case(3, 2, 5, 7, 3);
+  /* outputs of 32 MiB and more take ref's streaming path; rows of 258 and
+   * 513 elements start at every alignment */
+  shuffle_case(2, 64, 128, 129, 2);
+  shuffle_case(1, 32, 171, 171, 3);
 }
 
 Test(vision, pixel_shuffle_bad_inputs) {
