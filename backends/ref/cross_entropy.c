@@ -40,8 +40,11 @@ static ce_dims dims_of(const nnrt_call *call, const nnrt_tensor *x, const nnrt_t
  * values (a plain sum beside the max checks) use the inline exp of
  * ref_vecmath.h, summed in float lanes over blocks of 512 and the blocks
  * in double; a row with an inf or NaN takes libm's expf, whose special
- * cases give torch's NaNs and infs. */
-REF_CLONES static double row_lse_f32(const float *x, int64_t C) {
+ * cases give torch's NaNs and infs.  next_x, next_gx (or NULL): the
+ * thread's next row and its gradient, prefetched during the exp pass
+ * (as softmax.c does) so their memory traffic overlaps this row's
+ * arithmetic. */
+REF_CLONES static double row_lse_f32(const float *x, int64_t C, const float *next_x, float *next_gx) {
   float mx = -INFINITY, all = 0;
 #pragma omp simd reduction(max : mx) reduction(+ : all)
   for (int64_t c = 0; c < C; c++) {
@@ -55,6 +58,8 @@ REF_CLONES static double row_lse_f32(const float *x, int64_t C) {
       int64_t n = C - b > 512 ? 512 : C - b;
       const float *xb = x + b;
       float sb = 0;
+      for (int64_t c = 0; next_x && c < n; c += 16) __builtin_prefetch(next_x + b + c, 0, 3);
+      for (int64_t c = 0; next_gx && c < n; c += 16) __builtin_prefetch(next_gx + b + c, 1, 3);
 #pragma omp simd reduction(+ : sb)
       for (int64_t c = 0; c < n; c++) sb += ref_expf_nonpos(xb[c] - mx);
       s += sb;
@@ -67,12 +72,16 @@ REF_CLONES static double row_lse_f32(const float *x, int64_t C) {
 }
 
 /* One row's gradient, classes contiguous: a (p - [c == t]) plus, with
- * label smoothing, b (p wall - w_c), p = exp(x - lse). */
+ * label smoothing, b (p wall - w_c), p = exp(x - lse).  Without
+ * smoothing in float, as PyTorch's log_softmax backward: lse split into
+ * two floats so that x - lse keeps float64's accuracy, the inline exp
+ * (x - lse <= 0; NaN and -inf give NaN and 0 as expf). */
 REF_CLONES static void row_bwd_f32(const float *x, float *gx, int64_t C, int64_t t, double lse, double a,
                                    bool smooth, double b, double wall, const float *W) {
   if (!smooth) {
+    float lh = (float)lse, ll = (float)(lse - lh), af = (float)a;
 #pragma omp simd
-    for (int64_t c = 0; c < C; c++) gx[c] = (float)(a * ((double)expf((float)(x[c] - lse)) - (c == t)));
+    for (int64_t c = 0; c < C; c++) gx[c] = af * (ref_expf_nonpos((x[c] - lh) - ll) - (c == t ? 1.0f : 0.0f));
   } else if (!W) {
 #pragma omp simd
     for (int64_t c = 0; c < C; c++) {
@@ -89,8 +98,9 @@ REF_CLONES static void row_bwd_f32(const float *x, float *gx, int64_t C, int64_t
 }
 
 #define LSE_FN(T, SFX)                                                           \
-  static double lse_##SFX(const T *x, int64_t C, int64_t inner) {                \
-    if (sizeof(T) == sizeof(float) && inner == 1) return row_lse_f32((const float *)(const void *)x, C); \
+  static double lse_##SFX(const T *x, int64_t C, int64_t inner, const T *nx, T *ngx) { \
+    if (sizeof(T) == sizeof(float) && inner == 1)                                \
+      return row_lse_f32((const float *)(const void *)x, C, (const float *)(const void *)nx, (float *)(void *)ngx); \
     double m = -INFINITY, s = 0;                                                 \
     for (int64_t c = 0; c < C; c++) m = fmax(m, x[c * inner]);                   \
     if (m == -INFINITY) m = 0; /* all -inf: 0/0; +inf: NaN, as torch */          \
@@ -110,7 +120,7 @@ LSE_FN(double, f64)
       int64_t t = d.t[pos];                                                      \
       double nll = 0, sm = 0;                                                    \
       if (t != d.ignore) {                                                       \
-        double lse = lse_##SFX(x, d.C, d.inner);                                 \
+        double lse = lse_##SFX(x, d.C, d.inner, pos + 1 < P ? x + d.C : NULL, NULL); \
         double wt = W ? W[t] : 1.0;                                              \
         nll = -wt * (x[t * d.inner] - lse);                                      \
         if (d.ls > 0)                                                            \
@@ -144,7 +154,8 @@ LSE_FN(double, f64)
       }                                                                          \
       double g = d.reduction == 0 ? GY[pos] : GY[0];                             \
       double s = d.reduction == 1 ? g / wsum : g;                                \
-      double wt = W ? W[t] : 1.0, lse = lse_##SFX(x, d.C, d.inner);              \
+      double wt = W ? W[t] : 1.0;                                                \
+      double lse = lse_##SFX(x, d.C, d.inner, pos + 1 < P ? x + d.C : NULL, pos + 1 < P ? gx + d.C : NULL); \
       if (sizeof(T) == sizeof(float) && d.inner == 1) {                          \
         row_bwd_f32((const float *)(const void *)x, (float *)(void *)gx, d.C, t, lse, (1 - d.ls) * s * wt, \
                     d.ls > 0, d.ls / d.C * s, wall, (const float *)(const void *)W);     \
