@@ -17,8 +17,13 @@
  * either input-shaped or repeat with the period of the last dim (the rule
  * allows nothing else). */
 #include <math.h>
+#include <stdbool.h>
+
+#define REF_VECMATH_F64
+#include "ref_vecmath.h"
 
 #include "ref.h"
+#include "ref_omp.h"
 
 /* What a pointwise kernel reads and writes; unused members are NULL / 1. */
 typedef struct pw_args {
@@ -34,10 +39,13 @@ typedef struct pw_args {
   double a;                   /* the op's float param (margin, beta, log_target) */
 } pw_args;
 
+/* fmax(v, c) for a number c (NaN v gives c, as fmax): a select, which
+ * vectorizes where a call of fmax does not. */
+static inline double floor_at(double v, double c) { return v > c ? v : c; }
 static inline double sgn(double v) { return (double)((v > 0) - (v < 0)); }
 static inline double sigmoid(double v) { return 1 / (1 + exp(-v)); }
 /* log(1 + exp(v)) without overflow */
-static inline double softplus(double v) { return fmax(v, 0) + log1p(exp(-fabs(v))); }
+static inline double softplus(double v) { return floor_at(v, 0) + log1p(exp(-fabs(v))); }
 static inline double xlogx(double v) { return v == 0 ? 0 : v * log(v); }
 
 /* X(name, A, fwd, bwd): A is the op's float param from `p`, its params
@@ -53,44 +61,128 @@ static inline double xlogx(double v) { return v == 0 ? 0 : v * log(v); }
   X(soft_margin_loss, 0, softplus(-t * x), -t * sigmoid(-t * x))                 \
   X(kl_div, p->log_target, (a != 0 ? exp(t) * (t - x) : xlogx(t) - t * x),       \
     (a != 0 ? -exp(t) : -t))                                                     \
-  X(bce_loss, 0, -(t * fmax(log(x), -100.0) + (1 - t) * fmax(log1p(-x), -100.0)), \
-    (x - t) / fmax((1 - x) * x, (double)1e-12f))                                  \
+  X(bce_loss, 0, -(t * floor_at(log(x), -100.0) + (1 - t) * floor_at(log1p(-x), -100.0)), \
+    (x - t) / floor_at((1 - x) * x, (double)1e-12f))                                  \
   X(bce_with_logits, 0, (1 - t) * x + ((pw - 1) * t + 1) * softplus(-x),         \
     ((pw - 1) * t + 1) * sigmoid(x) - pw * t)                                    \
   X(hinge_embedding_loss, p->margin,                                             \
-    (t != 1 ? fmax(a - x, 0) : 0) + (t != -1 ? x : 0),                           \
+    (t != 1 ? floor_at(a - x, 0) : 0) + (t != -1 ? x : 0),                           \
     (t != 1 && a - x >= 0 ? -1.0 : 0.0) + (t != -1 ? 1.0 : 0.0))                 \
-  X(margin_ranking_loss, p->margin, fmax(-t * x + a, 0), (-t * x + a >= 0 ? -t : 0))
+  X(margin_ranking_loss, p->margin, floor_at(-t * x + a, 0), (-t * x + a >= 0 ? -t : 0))
 
+/* This thread's share [*lo, *hi) of n elements inside a parallel region
+ * (everything without OpenMP). */
+static void pw_span(int64_t n, int64_t *lo, int64_t *hi) {
+#ifdef _OPENMP
+  int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+#else
+  int64_t nt = 1, t = 0;
+#endif
+  *lo = n / nt * t + (t < n % nt ? t : n % nt);
+  *hi = *lo + n / nt + (t < n % nt);
+}
+
+/* One loss, one element type: per thread, the span of elements goes
+ * through an `omp simd` loop compiled per ISA (REF_CLONES; libmvec's
+ * double log, log1p and exp, ref_vecmath.h) when there is no weight and
+ * no pos_weight, the common case, else through a plain loop that indexes
+ * them by period.  The per-thread double sums are added by OpenMP. */
+/* `omp simd` loops over [lo, hi) with x = XV and t = Tg[i]: BODY per
+ * element, or acc += F. */
+#define PW_SIMD_(BODY, XV)                                                       \
+  {                                                                              \
+    _Pragma("omp simd")                                                          \
+    for (int64_t i = lo; i < hi; i++) {                                          \
+      double x = XV, t = Tg[i];                                                  \
+      (void)x, (void)t;                                                          \
+      BODY;                                                                      \
+    }                                                                            \
+  }
+#define PW_SIMD_SUM_(F, XV)                                                      \
+  {                                                                              \
+    _Pragma("omp simd reduction(+ : acc)")                                       \
+    for (int64_t i = lo; i < hi; i++) {                                          \
+      double x = XV, t = Tg[i];                                                  \
+      (void)x, (void)t;                                                          \
+      acc += (F);                                                                \
+    }                                                                            \
+  }
+#define PW_ELEM_(TY)                                                             \
+  double x = X2 ? (double)X[i] - (double)X2[i] : (double)X[i], t = Tg[i];       \
+  double pw = PW ? PW[i % g->pwn] : 1.0;                                         \
+  double w = W ? (double)W[i % g->wn] : 1.0;                                     \
+  (void)a, (void)pw, (void)t, (void)x, (void)w;
 #define PW_LOOPS(name, A, fwd, bwd, TY, SFX)                                     \
-  static void name##_fwd_##SFX(const pw_args *g) {                               \
+  REF_CLONES static double name##_fwd_plain_##SFX(const pw_args *g, int64_t lo, int64_t hi) { \
+    const TY *X = g->x, *X2 = g->x2, *Tg = g->t;                                 \
+    TY *Y = g->y;                                                                \
+    const double a = g->a, pw = 1.0;                                             \
+    double acc = 0;                                                              \
+    (void)a, (void)pw;                                                           \
+    if (X2 && g->reduction == 0) PW_SIMD_(Y[i] = (TY)(fwd), (double)X[i] - (double)X2[i]) \
+    else if (X2) PW_SIMD_SUM_(fwd, (double)X[i] - (double)X2[i])                 \
+    else if (g->reduction == 0) PW_SIMD_(Y[i] = (TY)(fwd), (double)X[i])         \
+    else PW_SIMD_SUM_(fwd, (double)X[i])                                         \
+    return acc;                                                                  \
+  }                                                                              \
+  static double name##_fwd_any_##SFX(const pw_args *g, int64_t lo, int64_t hi) { \
     const TY *X = g->x, *X2 = g->x2, *Tg = g->t, *W = g->w, *PW = g->pw;         \
     TY *Y = g->y;                                                                \
     const double a = g->a;                                                       \
     double acc = 0;                                                              \
-    _Pragma("omp parallel for reduction(+ : acc) schedule(static) if (g->n > REF_OMP_MIN)") \
-    for (int64_t i = 0; i < g->n; i++) {                                         \
-      double x = X2 ? (double)X[i] - (double)X2[i] : (double)X[i], t = Tg[i];   \
-      double pw = PW ? PW[i % g->pwn] : 1.0;                                     \
-      (void)a, (void)pw;                                                         \
-      double l = (fwd) * (W ? (double)W[i % g->wn] : 1.0);                       \
+    for (int64_t i = lo; i < hi; i++) {                                          \
+      PW_ELEM_(TY)                                                               \
+      double l = (fwd) * w;                                                      \
       if (g->reduction == 0) Y[i] = (TY)l;                                       \
       else acc += l;                                                             \
     }                                                                            \
-    if (g->reduction != 0) Y[0] = (TY)(acc / g->div);                            \
+    return acc;                                                                  \
   }                                                                              \
-  static void name##_bwd_##SFX(const pw_args *g) {                               \
+  static void name##_fwd_##SFX(const pw_args *g) {                               \
+    double acc = 0;                                                              \
+    bool plain = !g->w && !g->pw;                                                \
+    _Pragma("omp parallel reduction(+ : acc) if (g->n > REF_OMP_MIN)")           \
+    {                                                                            \
+      int64_t lo, hi;                                                            \
+      pw_span(g->n, &lo, &hi);                                                   \
+      acc += plain ? name##_fwd_plain_##SFX(g, lo, hi) : name##_fwd_any_##SFX(g, lo, hi); \
+    }                                                                            \
+    if (g->reduction != 0) ((TY *)g->y)[0] = (TY)(acc / g->div);                 \
+  }                                                                              \
+  REF_CLONES static void name##_bwd_plain_##SFX(const pw_args *g, int64_t lo, int64_t hi) { \
+    const TY *X = g->x, *X2 = g->x2, *Tg = g->t, *GY = g->gy;                    \
+    TY *GX = g->gx, *GX2 = g->gx2;                                               \
+    const double a = g->a, pw = 1.0, gs = g->reduction == 0 ? 0 : GY[0] / g->div; \
+    (void)a, (void)pw;                                                           \
+    if (X2) { /* margin_ranking_loss: both gradients, either may be absent */   \
+      if (g->reduction == 0)                                                     \
+        PW_SIMD_(double d = (bwd) * (double)GY[i]; if (GX) GX[i] = (TY)d; if (GX2) GX2[i] = (TY)-d, \
+                 (double)X[i] - (double)X2[i])                                   \
+      else PW_SIMD_(double d = (bwd) * gs; if (GX) GX[i] = (TY)d; if (GX2) GX2[i] = (TY)-d, \
+                    (double)X[i] - (double)X2[i])                                \
+    } else if (!GX) {                                                            \
+    } else if (g->reduction == 0) PW_SIMD_(GX[i] = (TY)((bwd) * (double)GY[i]), (double)X[i]) \
+    else PW_SIMD_(GX[i] = (TY)((bwd) * gs), (double)X[i])                        \
+  }                                                                              \
+  static void name##_bwd_any_##SFX(const pw_args *g, int64_t lo, int64_t hi) {   \
     const TY *X = g->x, *X2 = g->x2, *Tg = g->t, *W = g->w, *PW = g->pw, *GY = g->gy; \
     TY *GX = g->gx, *GX2 = g->gx2;                                               \
     const double a = g->a, gs = g->reduction == 0 ? 0 : GY[0] / g->div;          \
-    _Pragma("omp parallel for schedule(static) if (g->n > REF_OMP_MIN)")         \
-    for (int64_t i = 0; i < g->n; i++) {                                         \
-      double x = X2 ? (double)X[i] - (double)X2[i] : (double)X[i], t = Tg[i];   \
-      double pw = PW ? PW[i % g->pwn] : 1.0;                                     \
-      (void)a, (void)pw, (void)t, (void)x;                                       \
-      double d = (bwd) * (g->reduction == 0 ? (double)GY[i] : gs) * (W ? (double)W[i % g->wn] : 1.0); \
+    for (int64_t i = lo; i < hi; i++) {                                          \
+      PW_ELEM_(TY)                                                               \
+      double d = (bwd) * (g->reduction == 0 ? (double)GY[i] : gs) * w;           \
       if (GX) GX[i] = (TY)d;                                                     \
       if (GX2) GX2[i] = (TY)-d;                                                  \
+    }                                                                            \
+  }                                                                              \
+  static void name##_bwd_##SFX(const pw_args *g) {                               \
+    bool plain = !g->w && !g->pw;                                                \
+    _Pragma("omp parallel if (g->n > REF_OMP_MIN)")                              \
+    {                                                                            \
+      int64_t lo, hi;                                                            \
+      pw_span(g->n, &lo, &hi);                                                   \
+      if (plain) name##_bwd_plain_##SFX(g, lo, hi);                              \
+      else name##_bwd_any_##SFX(g, lo, hi);                                      \
     }                                                                            \
   }
 

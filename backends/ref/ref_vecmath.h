@@ -1,5 +1,6 @@
 /* backends/ref/ref_vecmath.h - vector math for ref's float32 loops:
- * glibc's libmvec variants of expf, tanhf, log1pf, erff and erfcf, and
+ * glibc's libmvec variants of expf, tanhf, log1pf, erff and erfcf (and of
+ * the double exp, log and log1p where REF_VECMATH_F64 is defined), and
  * REF_CLONES, a target_clones attribute compiling a function for AVX-512
  * (x86-64-v4), AVX2 (x86-64-v3) and baseline x86-64, picked when the
  * library loads.
@@ -52,6 +53,11 @@ __attribute__((simd("notinbranch"))) float tanhf(float);
 __attribute__((simd("notinbranch"))) float log1pf(float);
 __attribute__((simd("notinbranch"))) float erff(float);
 __attribute__((simd("notinbranch"))) float erfcf(float);
+#ifdef REF_VECMATH_F64 /* opted into by files whose float64 loops want them */
+__attribute__((simd("notinbranch"))) double exp(double);
+__attribute__((simd("notinbranch"))) double log(double);
+__attribute__((simd("notinbranch"))) double log1p(double);
+#endif
 #define REF_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define REF_CLONES
