@@ -70,41 +70,20 @@ static inline double xlogx(double v) { return v == 0 ? 0 : v * log(v); }
     (t != 1 && a - x >= 0 ? -1.0 : 0.0) + (t != -1 ? 1.0 : 0.0))                 \
   X(margin_ranking_loss, p->margin, floor_at(-t * x + a, 0), (-t * x + a >= 0 ? -t : 0))
 
-/* This thread's share [*lo, *hi) of n elements inside a parallel region
- * (everything without OpenMP). */
-static void pw_span(int64_t n, int64_t *lo, int64_t *hi) {
-#ifdef _OPENMP
-  int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-#else
-  int64_t nt = 1, t = 0;
-#endif
-  *lo = n / nt * t + (t < n % nt ? t : n % nt);
-  *hi = *lo + n / nt + (t < n % nt);
-}
-
 /* One loss, one element type: per thread, the span of elements goes
  * through an `omp simd` loop compiled per ISA (REF_CLONES; libmvec's
  * double log, log1p and exp, ref_vecmath.h) when there is no weight and
  * no pos_weight, the common case, else through a plain loop that indexes
  * them by period.  The per-thread double sums are added by OpenMP. */
-/* `omp simd` loops over [lo, hi) with x = XV and t = Tg[i]: BODY per
- * element, or acc += F. */
-#define PW_SIMD_(BODY, XV)                                                       \
+/* An `omp simd` loop (PRAGMA: its clauses) over [lo, hi) with x = XV and
+ * t = Tg[i], BODY per element. */
+#define PW_SIMD_(PRAGMA, BODY, XV)                                               \
   {                                                                              \
-    _Pragma("omp simd")                                                          \
+    _Pragma(PRAGMA)                                                              \
     for (int64_t i = lo; i < hi; i++) {                                          \
       double x = XV, t = Tg[i];                                                  \
       (void)x, (void)t;                                                          \
       BODY;                                                                      \
-    }                                                                            \
-  }
-#define PW_SIMD_SUM_(F, XV)                                                      \
-  {                                                                              \
-    _Pragma("omp simd reduction(+ : acc)")                                       \
-    for (int64_t i = lo; i < hi; i++) {                                          \
-      double x = XV, t = Tg[i];                                                  \
-      (void)x, (void)t;                                                          \
-      acc += (F);                                                                \
     }                                                                            \
   }
 #define PW_ELEM_(TY)                                                             \
@@ -119,10 +98,10 @@ static void pw_span(int64_t n, int64_t *lo, int64_t *hi) {
     const double a = g->a, pw = 1.0;                                             \
     double acc = 0;                                                              \
     (void)a, (void)pw;                                                           \
-    if (X2 && g->reduction == 0) PW_SIMD_(Y[i] = (TY)(fwd), (double)X[i] - (double)X2[i]) \
-    else if (X2) PW_SIMD_SUM_(fwd, (double)X[i] - (double)X2[i])                 \
-    else if (g->reduction == 0) PW_SIMD_(Y[i] = (TY)(fwd), (double)X[i])         \
-    else PW_SIMD_SUM_(fwd, (double)X[i])                                         \
+    if (X2 && g->reduction == 0) PW_SIMD_("omp simd", Y[i] = (TY)(fwd), (double)X[i] - (double)X2[i]) \
+    else if (X2) PW_SIMD_("omp simd reduction(+ : acc)", acc += (fwd), (double)X[i] - (double)X2[i])                 \
+    else if (g->reduction == 0) PW_SIMD_("omp simd", Y[i] = (TY)(fwd), (double)X[i])         \
+    else PW_SIMD_("omp simd reduction(+ : acc)", acc += (fwd), (double)X[i])                                         \
     return acc;                                                                  \
   }                                                                              \
   static double name##_fwd_any_##SFX(const pw_args *g, int64_t lo, int64_t hi) { \
@@ -144,7 +123,7 @@ static void pw_span(int64_t n, int64_t *lo, int64_t *hi) {
     _Pragma("omp parallel reduction(+ : acc) if (g->n > REF_OMP_MIN)")           \
     {                                                                            \
       int64_t lo, hi;                                                            \
-      pw_span(g->n, &lo, &hi);                                                   \
+      ref_span(g->n, 16, &lo, &hi);                                              \
       acc += plain ? name##_fwd_plain_##SFX(g, lo, hi) : name##_fwd_any_##SFX(g, lo, hi); \
     }                                                                            \
     if (g->reduction != 0) ((TY *)g->y)[0] = (TY)(acc / g->div);                 \
@@ -156,13 +135,13 @@ static void pw_span(int64_t n, int64_t *lo, int64_t *hi) {
     (void)a, (void)pw;                                                           \
     if (X2) { /* margin_ranking_loss: both gradients, either may be absent */   \
       if (g->reduction == 0)                                                     \
-        PW_SIMD_(double d = (bwd) * (double)GY[i]; if (GX) GX[i] = (TY)d; if (GX2) GX2[i] = (TY)-d, \
+        PW_SIMD_("omp simd", double d = (bwd) * (double)GY[i]; if (GX) GX[i] = (TY)d; if (GX2) GX2[i] = (TY)-d, \
                  (double)X[i] - (double)X2[i])                                   \
-      else PW_SIMD_(double d = (bwd) * gs; if (GX) GX[i] = (TY)d; if (GX2) GX2[i] = (TY)-d, \
+      else PW_SIMD_("omp simd", double d = (bwd) * gs; if (GX) GX[i] = (TY)d; if (GX2) GX2[i] = (TY)-d, \
                     (double)X[i] - (double)X2[i])                                \
     } else if (!GX) {                                                            \
-    } else if (g->reduction == 0) PW_SIMD_(GX[i] = (TY)((bwd) * (double)GY[i]), (double)X[i]) \
-    else PW_SIMD_(GX[i] = (TY)((bwd) * gs), (double)X[i])                        \
+    } else if (g->reduction == 0) PW_SIMD_("omp simd", GX[i] = (TY)((bwd) * (double)GY[i]), (double)X[i]) \
+    else PW_SIMD_("omp simd", GX[i] = (TY)((bwd) * gs), (double)X[i])                        \
   }                                                                              \
   static void name##_bwd_any_##SFX(const pw_args *g, int64_t lo, int64_t hi) {   \
     const TY *X = g->x, *X2 = g->x2, *Tg = g->t, *W = g->w, *PW = g->pw, *GY = g->gy; \
@@ -180,7 +159,7 @@ static void pw_span(int64_t n, int64_t *lo, int64_t *hi) {
     _Pragma("omp parallel if (g->n > REF_OMP_MIN)")                              \
     {                                                                            \
       int64_t lo, hi;                                                            \
-      pw_span(g->n, &lo, &hi);                                                   \
+      ref_span(g->n, 16, &lo, &hi);                                              \
       if (plain) name##_bwd_plain_##SFX(g, lo, hi);                              \
       else name##_bwd_any_##SFX(g, lo, hi);                                      \
     }                                                                            \

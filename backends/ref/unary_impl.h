@@ -38,20 +38,6 @@ static void unary_abc(const nnrt_call *call, double abc[3]) {
   }
 }
 
-/* This thread's share [*lo, *hi) of n elements inside a parallel region:
- * whole 64-byte lines of floats, so no two threads write one cache line. */
-static void thread_span(int64_t n, int64_t *lo, int64_t *hi) {
-#ifdef _OPENMP
-  int64_t nt = omp_get_num_threads(), t = ref_thread_num();
-#else
-  int64_t nt = 1, t = 0;
-#endif
-  int64_t lines = (n + 15) / 16, per = lines / nt, extra = lines % nt;
-  int64_t first = t * per + (t < extra ? t : extra), count = per + (t < extra);
-  *lo = first * 16 < n ? first * 16 : n;
-  *hi = (first + count) * 16 < n ? (first + count) * 16 : n;
-}
-
 /* Outputs of REF_STREAM_MIN bytes or more are written with streaming
  * stores (ref_stream.h), block by block from an L1-resident buffer, and
  * their inputs are prefetched REF_PREFETCH floats ahead.  On the 2-core
@@ -124,7 +110,7 @@ static inline __attribute__((always_inline)) void ref_prefetch_block(const float
     _Pragma("omp parallel")                                                      \
     {                                                                            \
       int64_t lo, hi;                                                            \
-      thread_span(n, &lo, &hi);                                                  \
+      ref_span(n, 16, &lo, &hi); /* whole 64-byte lines */                       \
       name##_##dir##_span(G + lo, X + lo, Y + lo, hi - lo, a, b, c, stream);     \
     }                                                                            \
   }                                                                              \

@@ -70,18 +70,6 @@ static void up_store_f64(double *dst, const double *src, int64_t n, int mode) {
   memcpy(dst, src, sizeof(double) * (size_t)n);
 }
 
-/* This thread's contiguous share [*lo, *hi) of n rows. */
-static void up_span(int64_t n, int64_t *lo, int64_t *hi) {
-#ifdef _OPENMP
-  int64_t nt = omp_get_num_threads(), t = ref_thread_num();
-#else
-  int64_t nt = 1, t = 0;
-#endif
-  int64_t per = n / nt, extra = n % nt;
-  *lo = t * per + (t < extra ? t : extra);
-  *hi = *lo + per + (t < extra);
-}
-
 /* The integer factor f when idx[o] == o / f for every o (out == f * in),
  * else 0. */
 static int64_t int_factor(const int64_t *idx, int64_t in, int64_t out) {
@@ -337,7 +325,7 @@ static bool dup2_row(float *y, const float *x, int64_t W, int fw, int mode) {
     {                                                                            \
       T *b = buf_all + (size_t)ref_thread_num() * (size_t)g.OW;                  \
       int64_t lo, hi, have = -1; /* source row (plane * H + ih) in b */         \
-      up_span(g.planes * g.OH, &lo, &hi);                                        \
+      ref_span(g.planes * g.OH, 1, &lo, &hi);                                    \
       for (int64_t r = lo; r < hi; r++) {                                        \
         int64_t pl = r / g.OH, oh = r % g.OH, src = pl * g.H + ih[oh];           \
         /* Only float32 has mode 2 (out_mode). */                                \
@@ -425,7 +413,7 @@ static bool dup2_row(float *y, const float *x, int64_t W, int fw, int mode) {
       rows[0] = o + g.OW;                                                        \
       rows[1] = o + 2 * g.OW;                                                    \
       int64_t lo, hi;                                                            \
-      up_span(g.planes * g.OH, &lo, &hi);                                        \
+      ref_span(g.planes * g.OH, 1, &lo, &hi);                                    \
       for (int64_t r = lo; r < hi; r++) {                                        \
         int64_t pl = r / g.OH, oh = r % g.OH;                                    \
         int64_t s0 = pl * g.H + th[oh].i0, s1 = pl * g.H + th[oh].i1;            \
