@@ -183,6 +183,47 @@ Test(losses, bce_input_range_and_weights) {
   free_all(all, 6);
 }
 
+/* Rows of equal logits far from 0: a softmax of 1/C whatever their size.
+ * PyTorch 1.13 (float32 and float64) gives loss log C and gradient
+ * (1/C - [c == t]) / N; computing log p as x - (max + log sum) lost the
+ * log sum next to a max of 1e16 or more and gave loss 0. */
+Test(losses, cross_entropy_huge_logits) {
+  static const double big[] = {1e20, -1e20, 3e38, 1e17};
+  for (int d = 0; d < 2; d++) {
+    nnrt_dtype dt = d ? NNRT_F64 : NNRT_F32;
+    for (int k = 0; k < 4; k++) {
+      double v = big[k], xv[10] = {v, v, v, v, v, v, v, v, v, v};
+      nnrt_tensor *x = mk(dt, 2, D(2, 5), xv), *t = mk(NNRT_I64, 1, D(2), I(0, 3));
+      nnrt_tensor *y = mk(dt, 0, NULL, NULL), *gy = mk(dt, 0, NULL, V(1)), *gx = mk(dt, 2, D(2, 5), NULL);
+      nnrt_cross_entropy_params p;
+      nnrt_params_init(NNRT_OP_cross_entropy, &p);
+      nnrt_cross_entropy_backward_params pb;
+      nnrt_params_init(NNRT_OP_cross_entropy_backward, &pb);
+      cr_assert_eq(nnrt_cross_entropy(x, t, NULL, y, &p), NNRT_OK, "%s", nnrt_last_error());
+      cr_assert_eq(nnrt_cross_entropy_backward(gy, x, t, NULL, gx, &pb), NNRT_OK, "%s", nnrt_last_error());
+      double loss, g[10];
+      if (d) {
+        nnrt_tensor_read(y, &loss, 8);
+        nnrt_tensor_read(gx, g, 80);
+      } else {
+        float lf, gf[10];
+        nnrt_tensor_read(y, &lf, 4);
+        nnrt_tensor_read(gx, gf, 40);
+        loss = lf;
+        for (int i = 0; i < 10; i++) g[i] = gf[i];
+      }
+      cr_expect_float_eq(loss, log(5.0), 1e-6, "%s x = %g: loss %g", nnrt_dtype_name(dt), v, loss);
+      for (int i = 0; i < 10; i++) {
+        double want = (0.2 - (i == 0 || i == 8)) / 2;
+        cr_expect_float_eq(g[i], want, 1e-6, "%s x = %g: grad[%d] = %g, want %g", nnrt_dtype_name(dt), v, i, g[i],
+                           want);
+      }
+      nnrt_tensor *all[] = {x, t, y, gy, gx};
+      free_all(all, 5);
+    }
+  }
+}
+
 Test(losses, unchecked_pm1_targets_follow_pytorch) {
   /* hinge: t = 3 is neither 1 nor -1, so both terms apply: max(0, 1 - x) + x */
   nnrt_tensor *x = mk(NNRT_F64, 1, D(2), V(0.25, 2.0)), *t = mk(NNRT_F64, 1, D(2), V(3, 3));

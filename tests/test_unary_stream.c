@@ -16,7 +16,10 @@
 #include <criterion/criterion.h>
 #include <nnrt/nnrt.h>
 
+#include "../backends/ref/ref_stream.h"
+
 #define N ((int64_t)(8 << 20) + 37)
+_Static_assert(N * (int64_t)sizeof(float) >= REF_STREAM_MIN, "N must reach ref's streaming path");
 
 static nnrt_device *ref(void) {
   nnrt_device *d;

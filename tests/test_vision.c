@@ -65,31 +65,50 @@ static void untouched(const nnrt_tensor *t) {
 }
 
 /* ---- pixel shuffle ---- */
-/* pixel_shuffle of an (N, C r^2, H, W) tensor against its definition,
- * out[n, c, h r + i, w r + j] = in[n, c r^2 + i r + j, h, w], element by
- * element, and pixel_unshuffle back to the input bit for bit. */
-static void shuffle_case(int64_t N, int64_t C, int64_t H, int64_t W, int64_t r) {
+/* pixel_shuffle of an (N, C r^2, H, W) tensor of dtype dt against its
+ * definition, out[n, c, h r + i, w r + j] = in[n, c r^2 + i r + j, h, w],
+ * element by element (bit patterns compared); pixel_unshuffle_backward
+ * (the same movement) likewise; pixel_unshuffle and
+ * pixel_shuffle_backward of the result give the input back bit for bit. */
+static void shuffle_case(nnrt_dtype dt, int64_t N, int64_t C, int64_t H, int64_t W, int64_t r) {
   int64_t s[] = {N, C * r * r, H, W}, w[] = {N, C, H * r, W * r}, n = N * C * r * r * H * W;
-  nnrt_tensor *x = random_f32(4, s, 1), *y = new_f32(4, w, NULL), *z = new_f32(4, s, NULL);
+  size_t es = nnrt_dtype_size(dt);
+  unsigned char *xv = malloc(es * (size_t)n), *yv = malloc(es * (size_t)n), *zv = malloc(es * (size_t)n);
+  cr_assert(xv && yv && zv);
+  uint64_t seed = 7;
+  for (int64_t k = 0; k < n; k++) { /* arbitrary bits: NaN payloads and -0 must survive */
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    memcpy(xv + es * (size_t)k, &seed, es);
+  }
+  nnrt_tensor *x = new_t(dt, 4, s, xv), *y = new_t(dt, 4, w, NULL), *z = new_t(dt, 4, s, NULL);
   nnrt_pixel_shuffle_params p = {.upscale_factor = r};
   nnrt_pixel_unshuffle_params q = {.downscale_factor = r};
-  cr_assert_eq(nnrt_pixel_shuffle(x, y, &p), NNRT_OK, "%s", nnrt_last_error());
-  cr_assert_eq(nnrt_pixel_unshuffle(y, z, &q), NNRT_OK, "%s", nnrt_last_error());
-  float *xv = read_f32(x), *yv = read_f32(y), *zv = read_f32(z);
-  cr_assert_eq(memcmp(xv, zv, sizeof(float) * (size_t)n), 0, "unshuffle(shuffle(x)) != x");
-  for (int64_t b = 0; b < N; b++)
-    for (int64_t c = 0; c < C; c++)
-      for (int64_t h = 0; h < H; h++)
-        for (int64_t i = 0; i < r; i++)
-          for (int64_t ww = 0; ww < W; ww++)
-            for (int64_t j = 0; j < r; j++) {
-              float got = yv[((b * C + c) * H * r + h * r + i) * W * r + ww * r + j];
-              float want = xv[((b * C * r * r + c * r * r + i * r + j) * H + h) * W + ww];
-              if (got != want)
-                cr_assert_fail("(%lld,%lld,%lld,%lld) r=%lld: out[%lld,%lld,%lld,%lld] = %g, want %g", (long long)N,
-                               (long long)C, (long long)H, (long long)W, (long long)r, (long long)b, (long long)c,
-                               (long long)(h * r + i), (long long)(ww * r + j), got, want);
-            }
+  nnrt_pixel_shuffle_backward_params pb = {.upscale_factor = r};
+  nnrt_pixel_unshuffle_backward_params qb = {.downscale_factor = r};
+  for (int pass = 0; pass < 2; pass++) {
+    const char *fwd = pass ? "pixel_unshuffle_backward" : "pixel_shuffle";
+    nnrt_status st = pass ? nnrt_pixel_unshuffle_backward(x, y, &qb) : nnrt_pixel_shuffle(x, y, &p);
+    cr_assert_eq(st, NNRT_OK, "%s: %s", fwd, nnrt_last_error());
+    st = pass ? nnrt_pixel_shuffle_backward(y, z, &pb) : nnrt_pixel_unshuffle(y, z, &q);
+    cr_assert_eq(st, NNRT_OK, "%s", nnrt_last_error());
+    cr_assert_eq(nnrt_tensor_read(y, yv, es * (size_t)n), NNRT_OK);
+    cr_assert_eq(nnrt_tensor_read(z, zv, es * (size_t)n), NNRT_OK);
+    cr_assert_eq(memcmp(xv, zv, es * (size_t)n), 0, "%s: the inverse did not give the input back", fwd);
+    for (int64_t b = 0; b < N; b++)
+      for (int64_t c = 0; c < C; c++)
+        for (int64_t h = 0; h < H; h++)
+          for (int64_t i = 0; i < r; i++)
+            for (int64_t ww = 0; ww < W; ww++)
+              for (int64_t j = 0; j < r; j++) {
+                int64_t o = ((b * C + c) * H * r + h * r + i) * W * r + ww * r + j;
+                int64_t from = ((b * C * r * r + c * r * r + i * r + j) * H + h) * W + ww;
+                if (memcmp(yv + es * (size_t)o, xv + es * (size_t)from, es))
+                  cr_assert_fail("%s %s (%lld,%lld,%lld,%lld) r=%lld: out[%lld,%lld,%lld,%lld] wrong", fwd,
+                                 nnrt_dtype_name(dt), (long long)N, (long long)C, (long long)H, (long long)W,
+                                 (long long)r, (long long)b, (long long)c, (long long)(h * r + i),
+                                 (long long)(ww * r + j));
+              }
+  }
   free(xv);
   free(yv);
   free(zv);
@@ -99,12 +118,14 @@ static void shuffle_case(int64_t N, int64_t C, int64_t H, int64_t W, int64_t r) 
 }
 
 Test(vision, pixel_shuffle_roundtrip_and_layout) {
-  shuffle_case(2, 3, 2, 3, 2);
-  shuffle_case(3, 2, 5, 7, 3);
-  /* outputs of 32 MiB and more take ref's streaming path; rows of 258 and
-   * 513 elements start at every alignment */
-  shuffle_case(2, 64, 128, 129, 2);
-  shuffle_case(1, 32, 171, 171, 3);
+  shuffle_case(NNRT_F32, 2, 3, 2, 3, 2);
+  shuffle_case(NNRT_F64, 3, 2, 5, 7, 3);
+  /* outputs of 32 MiB and more take ref's float32 streaming path; rows of
+   * 258 and 513 elements start at every alignment; float64 that large
+   * must not take it */
+  shuffle_case(NNRT_F32, 2, 64, 128, 129, 2);
+  shuffle_case(NNRT_F32, 1, 32, 171, 171, 3);
+  shuffle_case(NNRT_F64, 2, 32, 128, 129, 2);
 }
 
 Test(vision, pixel_shuffle_bad_inputs) {

@@ -6,11 +6,14 @@
  * sum of w[t_i] over the positions not ignored (their count without
  * weights).
  *
- * float32 with classes contiguous ((N, C) input, the common case) takes a
- * vectorized path for the log-sum-exp of a row and the backward's row,
- * `omp simd` loops compiled per ISA (ref_vecmath.h): the log-sum-exp of a
- * row of finite values with an inline polynomial exp, other rows and the
- * backward with libmvec's expf; the gradient's arithmetic in double. */
+ * log p is (x - max) - log(sum exp(x - max)), as PyTorch's log_softmax:
+ * not x - (max + log(sum)), which loses the log next to a max of 1e16 or
+ * more.  float32 with classes contiguous ((N, C) input, the common case)
+ * takes `omp simd` loops compiled per ISA (ref_vecmath.h): the row's sum
+ * of exps with an inline polynomial exp (rows with an inf or NaN: libmvec's
+ * expf), and without label smoothing the gradient in float with the inline
+ * exp, as PyTorch's float log_softmax backward (with smoothing: libmvec's
+ * expf, arithmetic in double). */
 #include <stdbool.h>
 
 #include "ref_vecmath.h"
@@ -35,16 +38,17 @@ static ce_dims dims_of(const nnrt_call *call, const nnrt_tensor *x, const nnrt_t
   return d;
 }
 
-/* Per position: nll term, smoothing term, and the divisors of `mean`. */
-/* log(sum_c exp(x[c])) of one row of contiguous floats.  Rows of finite
+/* log(sum_c exp(x[c] - *mx)) of one row of contiguous floats, *mx its
+ * max (0 for a row of -inf only, whose log-sum is then -inf and every
+ * log p NaN, as torch).  Rows of finite
  * values (a plain sum beside the max checks) use the inline exp of
  * ref_vecmath.h, summed in float lanes over blocks of 512 and the blocks
  * in double; a row with an inf or NaN takes libm's expf, whose special
- * cases give torch's NaNs and infs.  next_x, next_gx (or NULL): the
- * thread's next row and its gradient, prefetched during the exp pass
- * (as softmax.c does) so their memory traffic overlaps this row's
- * arithmetic. */
-REF_CLONES static double row_lse_f32(const float *x, int64_t C, const float *next_x, float *next_gx) {
+ * cases give torch's NaNs and infs.  next_x, next_gx (or NULL): the row
+ * after this one and its gradient (the thread's next row, except at the
+ * end of its share), prefetched during the exp pass as softmax.c does, so
+ * that their memory traffic overlaps this row's arithmetic. */
+REF_CLONES static double row_lse_f32(const float *x, int64_t C, const float *next_x, float *next_gx, double *mxp) {
   float mx = -INFINITY, all = 0;
 #pragma omp simd reduction(max : mx) reduction(+ : all)
   for (int64_t c = 0; c < C; c++) {
@@ -68,44 +72,46 @@ REF_CLONES static double row_lse_f32(const float *x, int64_t C, const float *nex
 #pragma omp simd reduction(+ : s)
     for (int64_t c = 0; c < C; c++) s += expf(x[c] - mx);
   }
-  return mx + log(s);
+  *mxp = mx;
+  return log(s);
 }
 
 /* One row's gradient, classes contiguous: a (p - [c == t]) plus, with
- * label smoothing, b (p wall - w_c), p = exp(x - lse).  Without
- * smoothing in float, as PyTorch's log_softmax backward: lse split into
- * two floats so that x - lse keeps float64's accuracy, the inline exp
- * (x - lse <= 0; NaN and -inf give NaN and 0 as expf). */
-REF_CLONES static void row_bwd_f32(const float *x, float *gx, int64_t C, int64_t t, double lse, double a,
+ * label smoothing, b (p wall - w_c), p = exp((x - mx) - ls).  Without
+ * smoothing in float with the inline exp ((x - mx) - ls <= 0; NaN and
+ * -inf give NaN and 0 as expf). */
+REF_CLONES static void row_bwd_f32(const float *x, float *gx, int64_t C, int64_t t, double mx, double ls, double a,
                                    bool smooth, double b, double wall, const float *W) {
   if (!smooth) {
-    float lh = (float)lse, ll = (float)(lse - lh), af = (float)a;
+    float mf = (float)mx, lf = (float)ls, af = (float)a;
 #pragma omp simd
-    for (int64_t c = 0; c < C; c++) gx[c] = af * (ref_expf_nonpos((x[c] - lh) - ll) - (c == t ? 1.0f : 0.0f));
+    for (int64_t c = 0; c < C; c++) gx[c] = af * (ref_expf_nonpos((x[c] - mf) - lf) - (c == t ? 1.0f : 0.0f));
   } else if (!W) {
 #pragma omp simd
     for (int64_t c = 0; c < C; c++) {
-      double p = expf((float)(x[c] - lse));
+      double p = expf((float)((x[c] - mx) - ls));
       gx[c] = (float)(a * (p - (c == t)) + b * (p * wall - 1.0));
     }
   } else {
 #pragma omp simd
     for (int64_t c = 0; c < C; c++) {
-      double p = expf((float)(x[c] - lse));
+      double p = expf((float)((x[c] - mx) - ls));
       gx[c] = (float)(a * (p - (c == t)) + b * (p * wall - W[c]));
     }
   }
 }
 
 #define LSE_FN(T, SFX)                                                           \
-  static double lse_##SFX(const T *x, int64_t C, int64_t inner, const T *nx, T *ngx) { \
+  static double lse_##SFX(const T *x, int64_t C, int64_t inner, const T *nx, T *ngx, double *mx) { \
     if (sizeof(T) == sizeof(float) && inner == 1)                                \
-      return row_lse_f32((const float *)(const void *)x, C, (const float *)(const void *)nx, (float *)(void *)ngx); \
+      return row_lse_f32((const float *)(const void *)x, C, (const float *)(const void *)nx, (float *)(void *)ngx, \
+                         mx);                                                    \
     double m = -INFINITY, s = 0;                                                 \
     for (int64_t c = 0; c < C; c++) m = fmax(m, x[c * inner]);                   \
     if (m == -INFINITY) m = 0; /* all -inf: 0/0; +inf: NaN, as torch */          \
     for (int64_t c = 0; c < C; c++) s += exp(x[c * inner] - m);                  \
-    return m + log(s);                                                           \
+    *mx = m;                                                                     \
+    return log(s);                                                               \
   }
 LSE_FN(float, f32)
 LSE_FN(double, f64)
@@ -120,11 +126,11 @@ LSE_FN(double, f64)
       int64_t t = d.t[pos];                                                      \
       double nll = 0, sm = 0;                                                    \
       if (t != d.ignore) {                                                       \
-        double lse = lse_##SFX(x, d.C, d.inner, pos + 1 < P ? x + d.C : NULL, NULL); \
+        double mx, ls = lse_##SFX(x, d.C, d.inner, pos + 1 < P ? x + d.C : NULL, NULL, &mx); \
         double wt = W ? W[t] : 1.0;                                              \
-        nll = -wt * (x[t * d.inner] - lse);                                      \
+        nll = -wt * ((x[t * d.inner] - mx) - ls);                                \
         if (d.ls > 0)                                                            \
-          for (int64_t c = 0; c < d.C; c++) sm -= (W ? W[c] : 1.0) * (x[c * d.inner] - lse); \
+          for (int64_t c = 0; c < d.C; c++) sm -= (W ? W[c] : 1.0) * ((x[c * d.inner] - mx) - ls); \
         wsum += wt;                                                              \
       }                                                                          \
       if (d.reduction == 0) Y[pos] = (T)((1 - d.ls) * nll + d.ls / d.C * sm);    \
@@ -155,14 +161,14 @@ LSE_FN(double, f64)
       double g = d.reduction == 0 ? GY[pos] : GY[0];                             \
       double s = d.reduction == 1 ? g / wsum : g;                                \
       double wt = W ? W[t] : 1.0;                                                \
-      double lse = lse_##SFX(x, d.C, d.inner, pos + 1 < P ? x + d.C : NULL, pos + 1 < P ? gx + d.C : NULL); \
+      double mx, ls = lse_##SFX(x, d.C, d.inner, pos + 1 < P ? x + d.C : NULL, pos + 1 < P ? gx + d.C : NULL, &mx); \
       if (sizeof(T) == sizeof(float) && d.inner == 1) {                          \
-        row_bwd_f32((const float *)(const void *)x, (float *)(void *)gx, d.C, t, lse, (1 - d.ls) * s * wt, \
+        row_bwd_f32((const float *)(const void *)x, (float *)(void *)gx, d.C, t, mx, ls, (1 - d.ls) * s * wt, \
                     d.ls > 0, d.ls / d.C * s, wall, (const float *)(const void *)W);     \
         continue;                                                                \
       }                                                                          \
       for (int64_t c = 0; c < d.C; c++) {                                        \
-        double p = exp(x[c * d.inner] - lse);                                    \
+        double p = exp((x[c * d.inner] - mx) - ls);                              \
         double v = (1 - d.ls) * s * wt * (p - (c == t));                     \
         if (d.ls > 0) v += d.ls / d.C * s * (p * wall - (W ? W[c] : 1.0));    \
         gx[c * d.inner] = (T)v;                                                  \

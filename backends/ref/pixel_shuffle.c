@@ -4,7 +4,8 @@
  * dims folded into B:
  *   wide[b, c, h r + i, w r + j] = deep[b, c r^2 + i r + j, h, w].
  * The backward of one is the other applied to grad_output.  Elements are
- * moved as 4- or 8-byte words, so the dtype does not matter. */
+ * only loaded and stored (as float or double), so every bit pattern, NaN
+ * payloads and -0 included, arrives as it left. */
 #include "ref.h"
 #include "ref_omp.h"
 #include "ref_stream.h"
@@ -46,8 +47,8 @@ static shuffle_geom geom_of_deep(const nnrt_tensor *deep, int64_t r) {
     for (int64_t j = 0; j < r; j++)                                              \
       for (int64_t w = 0; w < W; w++) deep[j * HW + w] = wide[w * r + j];        \
   }
-SHUFFLE_ROW_FNS(uint32_t, u32)
-SHUFFLE_ROW_FNS(uint64_t, u64)
+SHUFFLE_ROW_FNS(float, f32)
+SHUFFLE_ROW_FNS(double, f64)
 
 /* to_wide: deep -> wide (pixel_shuffle), else wide -> deep (unshuffle).
  * The loop walks the wide tensor row by row, (b c, h, i), so one side is
@@ -64,7 +65,7 @@ SHUFFLE_ROW_FNS(uint64_t, u64)
     _Pragma("omp parallel if (rows * W * r > REF_OMP_MIN)")                       \
     {                                                                            \
       T buf[SHUFFLE_BUF] __attribute__((aligned(64)));                           \
-      _Pragma("omp for schedule(static)")                                        \
+      _Pragma("omp for schedule(static) nowait")                                 \
       for (int64_t bh = 0; bh < g.B * g.C * g.H; bh++) {                         \
         int64_t bc = bh / g.H, h = bh % g.H;                                     \
         for (int64_t i = 0; i < r; i++) {                                        \
@@ -82,12 +83,12 @@ SHUFFLE_ROW_FNS(uint64_t, u64)
       if (stream) ref_stream_fence();                                            \
     }                                                                            \
   }
-SHUFFLE_FN(uint32_t, u32)
-SHUFFLE_FN(uint64_t, u64)
+SHUFFLE_FN(float, f32)
+SHUFFLE_FN(double, f64)
 
 static void run_move(const nnrt_tensor *src, nnrt_tensor *dst, shuffle_geom g, bool to_wide) {
-  if (src->dtype == NNRT_F32) move_u32(src->data, dst->data, g, to_wide);
-  else move_u64(src->data, dst->data, g, to_wide);
+  if (src->dtype == NNRT_F32) move_f32(src->data, dst->data, g, to_wide);
+  else move_f64(src->data, dst->data, g, to_wide);
 }
 
 static int64_t factor(const nnrt_call *call) {

@@ -51,12 +51,11 @@ static void unary_abc(const nnrt_call *call, double abc[3]) {
 #define REF_PREFETCH 1024
 
 /* Prefetch the lines of X and G (when it is another tensor) in
- * [o, o + REF_BLOCK), o < n, into every cache level. */
+ * [o, min(o + REF_BLOCK, n)) into every cache level. */
 static inline __attribute__((always_inline)) void ref_prefetch_block(const float *G, const float *X, int64_t o,
                                                                     int64_t n) {
-  if (o >= n)
-    return;
-  for (int64_t p = o; p < o + REF_BLOCK; p += 16) {
+  int64_t end = o + REF_BLOCK < n ? o + REF_BLOCK : n;
+  for (int64_t p = o; p < end; p += 16) {
     __builtin_prefetch(X + p, 0, 3);
     if (G != X)
       __builtin_prefetch(G + p, 0, 3);
