@@ -4,7 +4,9 @@
  *
  * One driver reduces the per-row losses (none / mean over rows / sum, in
  * double, OpenMP over rows) and scales each row's gradient; each op gives
- * only "loss of row n" and "gradient of row n times g".  Rows are read in
+ * only "loss of row n" and "gradient of row n times g" (an unweighted
+ * multilabel_soft_margin mean or sum skips the rows: one simd sum of all
+ * terms per thread).  Rows are read in
  * double through ld()/st(), whatever the dtype.  Formulas as PyTorch 1.13:
  *  - multilabel_soft_margin: sum_c w_c (t softplus(-x) + (1-t) softplus(x)) / C
  *  - cosine_embedding: cos = x1.x2 / sqrt((|x1|^2 + 1e-12)(|x2|^2 + 1e-12));
@@ -16,7 +18,11 @@
  * multi_margin / multilabel_margin there). */
 #include <math.h>
 
+#define REF_VECMATH_F64
+#include "ref_vecmath.h"
+
 #include "ref.h"
+#include "ref_omp.h"
 
 typedef struct row_loss {
   nnrt_dtype dt;
@@ -74,20 +80,50 @@ static row_loss row_setup(const nnrt_call *call, int off) {
 /* ---- multilabel_soft_margin_loss: (input, target, weight) ---- */
 static double mlsm_w(const row_loss *r, int64_t i) { return r->w ? ld(r->w, r->dt, i % r->wn) : 1.0; }
 
+/* t softplus(-x) + (1 - t) softplus(x) with one exp and one log1p:
+ * both softpluses are max(+-x, 0) + log(1 + e^-|x|). */
+static inline double mlsm_term(double x, double t) {
+  return t * (x < 0 ? -x : 0) + (1 - t) * (x > 0 ? x : 0) + log1p(exp(-fabs(x)));
+}
+
+/* Rows without weight: `omp simd` over the row with libmvec's double exp
+ * and log1p (REF_VECMATH_F64), compiled per ISA. */
+#define MLSM_PLAIN(T, SFX)                                                       \
+  REF_CLONES static double mlsm_fwd_plain_##SFX(const T *x, const T *t, int64_t C) { \
+    double s = 0;                                                                \
+    _Pragma("omp simd reduction(+ : s)")                                         \
+    for (int64_t c = 0; c < C; c++) s += mlsm_term(x[c], t[c]);                  \
+    return s;                                                                    \
+  }                                                                              \
+  REF_CLONES static void mlsm_bwd_plain_##SFX(const T *x, const T *t, T *gx, int64_t C, double gc) { \
+    _Pragma("omp simd")                                                          \
+    for (int64_t c = 0; c < C; c++) gx[c] = (T)(gc * (sigmoid(x[c]) - t[c]));    \
+  }
+MLSM_PLAIN(float, f32)
+MLSM_PLAIN(double, f64)
+
 static double mlsm_fwd(const row_loss *r, int64_t n) {
   double s = 0;
-  for (int64_t c = 0, i = n * r->C; c < r->C; c++, i++) {
-    double x = ld(r->x, r->dt, i), t = ld(r->t, r->dt, i);
-    s += mlsm_w(r, i) * (t * softplus(-x) + (1 - t) * softplus(x));
-  }
+  int64_t o = n * r->C;
+  if (!r->w && r->dt == NNRT_F32) s = mlsm_fwd_plain_f32((const float *)r->x + o, (const float *)r->t + o, r->C);
+  else if (!r->w) s = mlsm_fwd_plain_f64((const double *)r->x + o, (const double *)r->t + o, r->C);
+  else
+    for (int64_t c = 0, i = o; c < r->C; c++, i++) s += mlsm_w(r, i) * mlsm_term(ld(r->x, r->dt, i), ld(r->t, r->dt, i));
   return s / (double)r->C;
 }
 
 static void mlsm_bwd(const row_loss *r, int64_t n, double g) {
-  for (int64_t c = 0, i = n * r->C; c < r->C; c++, i++) {
-    double x = ld(r->x, r->dt, i), t = ld(r->t, r->dt, i);
-    st(r->gx, r->dt, i, g * mlsm_w(r, i) * (sigmoid(x) - t) / (double)r->C);
-  }
+  int64_t o = n * r->C;
+  double gc = g / (double)r->C;
+  if (!r->w && r->dt == NNRT_F32)
+    mlsm_bwd_plain_f32((const float *)r->x + o, (const float *)r->t + o, (float *)r->gx + o, r->C, gc);
+  else if (!r->w)
+    mlsm_bwd_plain_f64((const double *)r->x + o, (const double *)r->t + o, (double *)r->gx + o, r->C, gc);
+  else
+    for (int64_t c = 0, i = o; c < r->C; c++, i++) {
+      double x = ld(r->x, r->dt, i), t = ld(r->t, r->dt, i);
+      st(r->gx, r->dt, i, g * mlsm_w(r, i) * (sigmoid(x) - t) / (double)r->C);
+    }
 }
 
 static row_loss mlsm_setup(const nnrt_call *call, int off) {
@@ -99,10 +135,29 @@ static row_loss mlsm_setup(const nnrt_call *call, int off) {
   return r;
 }
 
+/* mean or sum without weight: the row sums only add up, so the terms of
+ * all rows go through one simd sum per thread (short rows pay no per-row
+ * call and horizontal sum). */
+static void mlsm_total(const row_loss *r, int reduction, nnrt_tensor *out) {
+  int64_t n = r->rows * r->C;
+  double acc = 0;
+#pragma omp parallel reduction(+ : acc) if (n > REF_OMP_MIN)
+  {
+    int64_t lo, hi;
+    ref_span(n, 16, &lo, &hi);
+    if (r->dt == NNRT_F32) acc += mlsm_fwd_plain_f32((const float *)r->x + lo, (const float *)r->t + lo, hi - lo);
+    else acc += mlsm_fwd_plain_f64((const double *)r->x + lo, (const double *)r->t + lo, hi - lo);
+  }
+  acc /= (double)r->C;
+  st(out->data, r->dt, 0, reduction == 1 ? acc / (double)r->rows : acc);
+}
+
 nnrt_status ref_multilabel_soft_margin_loss(nnrt_device *dev, const nnrt_call *call) {
   (void)dev;
   row_loss r = mlsm_setup(call, 0);
-  rows_forward(&r, mlsm_fwd, NNRT_PARAMS(call, multilabel_soft_margin_loss)->reduction, call->outputs[0]);
+  int reduction = NNRT_PARAMS(call, multilabel_soft_margin_loss)->reduction;
+  if (!r.w && reduction != 0) mlsm_total(&r, reduction, call->outputs[0]);
+  else rows_forward(&r, mlsm_fwd, reduction, call->outputs[0]);
   return NNRT_OK;
 }
 
