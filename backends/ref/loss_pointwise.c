@@ -71,10 +71,13 @@ static inline double xlogx(double v) { return v == 0 ? 0 : v * log(v); }
   X(margin_ranking_loss, p->margin, floor_at(-t * x + a, 0), (-t * x + a >= 0 ? -t : 0))
 
 /* One loss, one element type: per thread, the span of elements goes
- * through an `omp simd` loop compiled per ISA (REF_CLONES; libmvec's
- * double log, log1p and exp, ref_vecmath.h) when there is no weight and
- * no pos_weight, the common case, else through a plain loop that indexes
- * them by period.  The per-thread double sums are added by OpenMP. */
+ * through `omp simd` loops compiled per ISA (REF_CLONES; libmvec's double
+ * log, log1p and exp, ref_vecmath.h).  Without weight and pos_weight
+ * straight; with them in chunks of PW_CHUNK, their values for the chunk
+ * first laid out in wb and pwb (a period can be as short as the last
+ * dim).  The per-thread double sums are added by OpenMP. */
+#define PW_CHUNK 256
+
 /* An `omp simd` loop (PRAGMA: its clauses) over [lo, hi) with x = XV and
  * t = Tg[i], BODY per element. */
 #define PW_SIMD_(PRAGMA, BODY, XV)                                               \
@@ -86,11 +89,25 @@ static inline double xlogx(double v) { return v == 0 ? 0 : v * log(v); }
       BODY;                                                                      \
     }                                                                            \
   }
-#define PW_ELEM_(TY)                                                             \
-  double x = X2 ? (double)X[i] - (double)X2[i] : (double)X[i], t = Tg[i];       \
-  double pw = PW ? PW[i % g->pwn] : 1.0;                                         \
-  double w = W ? (double)W[i % g->wn] : 1.0;                                     \
-  (void)a, (void)pw, (void)t, (void)x, (void)w;
+
+/* The chunk [lo, return value) of [lo, to), at most PW_CHUNK elements;
+ * wb, pwb get their weights and pos_weights (1 where absent), the
+ * periods walked by a wrapping index. */
+#define PW_CHUNK_FN(TY, SFX)                                                     \
+  static int64_t pw_chunk_##SFX(const pw_args *g, int64_t lo, int64_t to, double *wb, double *pwb) { \
+    const TY *W = g->w, *PW = g->pw;                                             \
+    int64_t len = to - lo < PW_CHUNK ? to - lo : PW_CHUNK, iw = lo % g->wn, ip = lo % g->pwn; \
+    for (int64_t k = 0; k < len; k++) {                                          \
+      wb[k] = W ? (double)W[iw] : 1.0;                                           \
+      pwb[k] = PW ? (double)PW[ip] : 1.0;                                        \
+      iw = iw + 1 == g->wn ? 0 : iw + 1;                                         \
+      ip = ip + 1 == g->pwn ? 0 : ip + 1;                                        \
+    }                                                                            \
+    return lo + len;                                                             \
+  }
+PW_CHUNK_FN(float, f32)
+PW_CHUNK_FN(double, f64)
+
 #define PW_LOOPS(name, A, fwd, bwd, TY, SFX)                                     \
   REF_CLONES static double name##_fwd_plain_##SFX(const pw_args *g, int64_t lo, int64_t hi) { \
     const TY *X = g->x, *X2 = g->x2, *Tg = g->t;                                 \
@@ -104,22 +121,24 @@ static inline double xlogx(double v) { return v == 0 ? 0 : v * log(v); }
     else PW_SIMD_("omp simd reduction(+ : acc)", acc += (fwd), (double)X[i])                                         \
     return acc;                                                                  \
   }                                                                              \
-  static double name##_fwd_any_##SFX(const pw_args *g, int64_t lo, int64_t hi) { \
-    const TY *X = g->x, *X2 = g->x2, *Tg = g->t, *W = g->w, *PW = g->pw;         \
+  REF_CLONES static double name##_fwd_any_##SFX(const pw_args *g, int64_t from, int64_t to) { \
+    const TY *X = g->x, *Tg = g->t;                                              \
     TY *Y = g->y;                                                                \
     const double a = g->a;                                                       \
-    double acc = 0;                                                              \
-    for (int64_t i = lo; i < hi; i++) {                                          \
-      PW_ELEM_(TY)                                                               \
-      double l = (fwd) * w;                                                      \
-      if (g->reduction == 0) Y[i] = (TY)l;                                       \
-      else acc += l;                                                             \
+    double acc = 0, wb[PW_CHUNK], pwb[PW_CHUNK];                                 \
+    (void)a;                                                                     \
+    for (int64_t lo = from, hi; lo < to; lo = hi) {                              \
+      hi = pw_chunk_##SFX(g, lo, to, wb, pwb);                                   \
+      if (g->reduction == 0)                                                     \
+        PW_SIMD_("omp simd", double pw = pwb[i - lo]; (void)pw; Y[i] = (TY)((fwd) * wb[i - lo]), (double)X[i]) \
+      else PW_SIMD_("omp simd reduction(+ : acc)", double pw = pwb[i - lo]; (void)pw; acc += (fwd) * wb[i - lo], \
+                    (double)X[i])                                                \
     }                                                                            \
     return acc;                                                                  \
   }                                                                              \
   static void name##_fwd_##SFX(const pw_args *g) {                               \
     double acc = 0;                                                              \
-    bool plain = !g->w && !g->pw;                                                \
+    bool plain = (!g->w && !g->pw) || g->x2; /* input2: margin_ranking, no weight */ \
     _Pragma("omp parallel reduction(+ : acc) if (g->n > REF_OMP_MIN)")           \
     {                                                                            \
       int64_t lo, hi;                                                            \
@@ -143,19 +162,23 @@ static inline double xlogx(double v) { return v == 0 ? 0 : v * log(v); }
     } else if (g->reduction == 0) PW_SIMD_("omp simd", GX[i] = (TY)((bwd) * (double)GY[i]), (double)X[i]) \
     else PW_SIMD_("omp simd", GX[i] = (TY)((bwd) * gs), (double)X[i])                        \
   }                                                                              \
-  static void name##_bwd_any_##SFX(const pw_args *g, int64_t lo, int64_t hi) {   \
-    const TY *X = g->x, *X2 = g->x2, *Tg = g->t, *W = g->w, *PW = g->pw, *GY = g->gy; \
-    TY *GX = g->gx, *GX2 = g->gx2;                                               \
+  REF_CLONES static void name##_bwd_any_##SFX(const pw_args *g, int64_t from, int64_t to) { \
+    const TY *X = g->x, *Tg = g->t, *GY = g->gy;                                 \
+    TY *GX = g->gx;                                                              \
     const double a = g->a, gs = g->reduction == 0 ? 0 : GY[0] / g->div;          \
-    for (int64_t i = lo; i < hi; i++) {                                          \
-      PW_ELEM_(TY)                                                               \
-      double d = (bwd) * (g->reduction == 0 ? (double)GY[i] : gs) * w;           \
-      if (GX) GX[i] = (TY)d;                                                     \
-      if (GX2) GX2[i] = (TY)-d;                                                  \
+    double wb[PW_CHUNK], pwb[PW_CHUNK];                                          \
+    (void)a;                                                                     \
+    for (int64_t lo = from, hi; GX && lo < to; lo = hi) {                        \
+      hi = pw_chunk_##SFX(g, lo, to, wb, pwb);                                   \
+      if (g->reduction == 0)                                                     \
+        PW_SIMD_("omp simd", double pw = pwb[i - lo]; (void)pw;                  \
+                 GX[i] = (TY)((bwd) * (double)GY[i] * wb[i - lo]), (double)X[i]) \
+      else PW_SIMD_("omp simd", double pw = pwb[i - lo]; (void)pw; GX[i] = (TY)((bwd) * gs * wb[i - lo]), \
+                    (double)X[i])                                                \
     }                                                                            \
   }                                                                              \
   static void name##_bwd_##SFX(const pw_args *g) {                               \
-    bool plain = !g->w && !g->pw;                                                \
+    bool plain = (!g->w && !g->pw) || g->x2; /* input2: margin_ranking, no weight */ \
     _Pragma("omp parallel if (g->n > REF_OMP_MIN)")                              \
     {                                                                            \
       int64_t lo, hi;                                                            \
