@@ -6,6 +6,7 @@
  * one and with two inputs.  Expected module values are PyTorch 1.13's
  * (torch.nn.*Loss in float64, printed to 17 digits). */
 #include <math.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,6 +223,56 @@ Test(losses, cross_entropy_huge_logits) {
       free_all(all, 5);
     }
   }
+}
+
+/* bce_with_logits with an input-shaped weight and a pos_weight of period
+ * 7 on 490007 elements (threads; ref's chunked weight layout crosses
+ * periods at every offset), reduction none and sum, against the formula
+ * in float64: (1 - t) x + ((pw - 1) t + 1) softplus(-x), times w. */
+Test(losses, weighted_bce_with_logits_large) {
+  enum { N = 70001, C = 7 };
+  double *x = malloc(sizeof(double) * N * C), *t = malloc(sizeof(double) * N * C), *w = malloc(sizeof(double) * N * C);
+  double pw[C] = {0.5, 1, 1.5, 2, 2.5, 3, 0.75};
+  cr_assert(x && t && w);
+  uint64_t s = 0x2545f4914f6cdd1du;
+  for (int64_t i = 0; i < N * C; i++) {
+    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+    double u = (double)(s >> 11) * 0x1p-53;
+    x[i] = 16 * u - 8, t[i] = u * u, w[i] = 0.5 + (double)(i % 5) / 4;
+  }
+  nnrt_tensor *X = mk(NNRT_F32, 2, D(N, C), x), *T = mk(NNRT_F32, 2, D(N, C), t), *W = mk(NNRT_F32, 2, D(N, C), w);
+  nnrt_tensor *P = mk(NNRT_F32, 1, D(C), pw), *Y = mk(NNRT_F32, 2, D(N, C), NULL), *S = mk(NNRT_F32, 0, NULL, NULL);
+  nnrt_tensor *G = mk(NNRT_F32, 0, NULL, V(1)), *GX = mk(NNRT_F32, 2, D(N, C), NULL);
+  float *xf = nnrt_tensor_data(X), *tf = nnrt_tensor_data(T), *wf = nnrt_tensor_data(W);
+  nnrt_bce_with_logits_params p;
+  nnrt_params_init(NNRT_OP_bce_with_logits, &p);
+  p.reduction = 0;
+  cr_assert_eq(nnrt_bce_with_logits(X, T, W, P, Y, &p), NNRT_OK, "%s", nnrt_last_error());
+  p.reduction = 2;
+  cr_assert_eq(nnrt_bce_with_logits(X, T, W, P, S, &p), NNRT_OK, "%s", nnrt_last_error());
+  nnrt_bce_with_logits_backward_params pb;
+  nnrt_params_init(NNRT_OP_bce_with_logits_backward, &pb);
+  pb.reduction = 2;
+  cr_assert_eq(nnrt_bce_with_logits_backward(G, X, T, W, P, GX, &pb), NNRT_OK, "%s", nnrt_last_error());
+  const float *y = nnrt_tensor_data(Y), *gx = nnrt_tensor_data(GX);
+  double sum = 0;
+  int64_t bad = 0;
+  for (int64_t i = 0; i < N * C; i++) {
+    double xi = xf[i], ti = tf[i], wi = wf[i], pwi = (float)pw[i % C], k = (pwi - 1) * ti + 1;
+    double sp = (xi < 0 ? -xi : 0) + log1p(exp(-fabs(xi))), l = ((1 - ti) * xi + k * sp) * wi;
+    double dg = (k / (1 + exp(-xi)) - pwi * ti) * wi;
+    sum += l;
+    if (fabs(y[i] - l) > 1e-6 * fabs(l) + 1e-7 || fabs(gx[i] - dg) > 1e-6 * fabs(dg) + 1e-7)
+      if (bad++ == 0)
+        cr_expect_fail("element %lld: loss %.9g want %.9g, grad %.9g want %.9g", (long long)i, y[i], l, gx[i], dg);
+  }
+  cr_expect_eq(bad, 0, "%lld elements off", (long long)bad);
+  float sf;
+  nnrt_tensor_read(S, &sf, 4);
+  cr_expect(fabs(sf - sum) <= 1e-6 * fabs(sum), "sum %.9g want %.9g", sf, sum);
+  nnrt_tensor *all[] = {X, T, W, P, Y, S, G, GX};
+  free_all(all, 8);
+  free(x), free(t), free(w);
 }
 
 Test(losses, unchecked_pm1_targets_follow_pytorch) {
