@@ -326,16 +326,26 @@ static bool dup2_row(float *y, const float *x, int64_t W, int fw, int mode) {
       T *b = buf_all + (size_t)ref_thread_num() * (size_t)g.OW;                  \
       int64_t lo, hi, have = -1; /* source row (plane * H + ih) in b */         \
       ref_span(g.planes * g.OH, 1, &lo, &hi);                                    \
-      for (int64_t r = lo; r < hi; r++) {                                        \
-        int64_t pl = r / g.OH, oh = r % g.OH, src = pl * g.H + ih[oh];           \
+      int64_t pl = lo / g.OH, oh = lo % g.OH; /* of row r, stepped below */      \
+      for (int64_t r = lo; r < hi; r++, oh = oh + 1 == g.OH ? (pl++, 0) : oh + 1) { \
+        int64_t src = pl * g.H + ih[oh];                                         \
+        T *yr = Y + r * g.OW;                                                    \
         /* Only float32 has mode 2 (out_mode). */                                \
-        if (mode == 2 && dup2_row((float *)(Y + r * g.OW), (const float *)(X + src * g.W), g.W, (int)fw, mode)) \
+        if (mode == 2 && dup2_row((float *)yr, (const float *)(X + src * g.W), g.W, (int)fw, mode)) \
           continue;                                                              \
+        if (mode == 0) { /* ordinary stores: build the row in place, or copy */  \
+          if (src == have) /* the row this thread wrote last, r - 1 */           \
+            for (int64_t k = 0; k < g.OW; k++) yr[k] = yr[k - g.OW];             \
+          else                                                                   \
+            nearest_row_##SFX(yr, X + src * g.W, g.W, g.OW, iw, fw);             \
+          have = src;                                                            \
+          continue;                                                              \
+        }                                                                        \
         if (src != have) {                                                       \
           nearest_row_##SFX(b, X + src * g.W, g.W, g.OW, iw, fw);                \
           have = src;                                                            \
         }                                                                        \
-        up_store_##SFX(Y + r * g.OW, b, g.OW, mode);                             \
+        up_store_##SFX(yr, b, g.OW, mode);                                       \
       }                                                                          \
       if (mode) ref_stream_fence();                                              \
     }                                                                            \
