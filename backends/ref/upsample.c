@@ -103,6 +103,45 @@ typedef struct lin_tap {
   double l0, l1; /* rounded through the element type */
 } lin_tap;
 
+/* The column pass of a bilinear backward as a gather: for input column j,
+ * entries start[j] .. start[j + 1] of (ow, l), the output columns adding
+ * to it and their weights, in the order a scatter over the output columns
+ * adds them (columns ascending, tap 0 before tap 1).  Each column's sum
+ * is then the scatter's bit for bit, without the scatter's chain of
+ * dependent read-modify-writes through memory. */
+#define LIN_GATHER_MAX_W 32
+typedef struct lin_gather {
+  int64_t *start, *ow;
+  double *l;
+} lin_gather;
+
+static void lin_gather_free(lin_gather *c) {
+  free(c->start);
+  free(c->ow);
+  free(c->l);
+}
+
+static bool lin_gather_make(lin_gather *c, const lin_tap *tw, int64_t W, int64_t OW) {
+  c->start = calloc((size_t)W + 2, sizeof *c->start);
+  c->ow = malloc(sizeof *c->ow * (size_t)(2 * OW) + 1);
+  c->l = malloc(sizeof *c->l * (size_t)(2 * OW) + 1);
+  if (!c->start || !c->ow || !c->l) {
+    lin_gather_free(c);
+    return false;
+  }
+  /* counts at start[j + 2], prefix sums, then start[j + 1] is column j's
+   * fill position and ends as its end */
+  for (int64_t o = 0; o < OW; o++) c->start[tw[o].i0 + 2]++, c->start[tw[o].i1 + 2]++;
+  for (int64_t j = 2; j <= W + 1; j++) c->start[j] += c->start[j - 1];
+  for (int64_t o = 0; o < OW; o++) {
+    int64_t e0 = c->start[tw[o].i0 + 1]++;
+    c->ow[e0] = o, c->l[e0] = tw[o].l0;
+    int64_t e1 = c->start[tw[o].i1 + 1]++;
+    c->ow[e1] = o, c->l[e1] = tw[o].l1;
+  }
+  return true;
+}
+
 #define LIN_TABLE(T, SFX)                                                        \
   static void lin_table_##SFX(lin_tap *tap, int64_t in, int64_t out, double scale_factor, bool align) { \
     T scale;                                                                     \
@@ -463,24 +502,33 @@ static bool dup2_row(float *y, const float *x, int64_t W, int fw, int mode) {
   /* Separable: each output-gradient row is first reduced along W into a   \
    * double row (tmp), which is then added to its two source rows with the \
    * row weights; acc_all holds H * W + W doubles per thread. */            \
-  static void bilinear_bwd_##SFX(const T *G, T *GX, up_geom g, const lin_tap *th, const lin_tap *tw, double *acc_all) { \
+  static void bilinear_bwd_##SFX(const T *G, T *GX, up_geom g, const lin_tap *th, const lin_tap *tw, \
+                                 const lin_gather *cg, double *acc_all) {        \
     _Pragma("omp parallel if (g.planes * g.OH * g.OW > REF_OMP_MIN)")            \
     {                                                                            \
       double *acc = acc_all + (size_t)ref_thread_num() * (size_t)(g.H * g.W + g.W); \
       double *tmp = acc + g.H * g.W;                                             \
       _Pragma("omp for schedule(static)")                                        \
       for (int64_t pl = 0; pl < g.planes; pl++) {                                \
-        memset(acc, 0, sizeof(double) * (size_t)(g.H * g.W));                    \
+        for (int64_t i = 0; i < g.H * g.W; i++) acc[i] = 0;                      \
         for (int64_t oh = 0; oh < g.OH; oh++) {                                  \
           const T *gr = G + (pl * g.OH + oh) * g.OW;                             \
           double *a0 = acc + th[oh].i0 * g.W, *a1 = acc + th[oh].i1 * g.W;       \
           double h0 = th[oh].l0, h1 = th[oh].l1;                                 \
-          memset(tmp, 0, sizeof(double) * (size_t)g.W);                          \
-          for (int64_t ow = 0; ow < g.OW; ow++) {                                \
-            const lin_tap *t = &tw[ow];                                          \
-            double v = gr[ow];                                                   \
-            tmp[t->i0] += t->l0 * v;                                             \
-            tmp[t->i1] += t->l1 * v;                                             \
+          if (cg) {                                                              \
+            for (int64_t j = 0; j < g.W; j++) {                                  \
+              double v = 0;                                                      \
+              for (int64_t e = cg->start[j]; e < cg->start[j + 1]; e++) v += cg->l[e] * (double)gr[cg->ow[e]]; \
+              tmp[j] = v;                                                        \
+            }                                                                    \
+          } else {                                                               \
+            for (int64_t j = 0; j < g.W; j++) tmp[j] = 0;                        \
+            for (int64_t ow = 0; ow < g.OW; ow++) {                              \
+              const lin_tap *t = &tw[ow];                                        \
+              double v = gr[ow];                                                 \
+              tmp[t->i0] += t->l0 * v;                                           \
+              tmp[t->i1] += t->l1 * v;                                           \
+            }                                                                    \
           }                                                                      \
           for (int64_t j = 0; j < g.W; j++) a0[j] += h0 * tmp[j];                \
           for (int64_t j = 0; j < g.W; j++) a1[j] += h1 * tmp[j];                \
@@ -583,7 +631,18 @@ static nnrt_status bilinear(const nnrt_call *call, const nnrt_tensor *x, const n
     REF_DISPATCH(call, bilinear_fwd, src, dst, g, w.th, w.tw, w.buf, out_mode(x, y), fast ? &cols : NULL);
     if (fast) free(cols.i0);
   }
-  else REF_DISPATCH(call, bilinear_bwd, src, dst, g, w.th, w.tw, w.acc);
+  else {
+    /* narrow rows: the column pass as a gather (lin_gather), 2x faster at
+     * W = 5; wide ones keep the scatter, 12% faster at W = 128 */
+    lin_gather cg;
+    bool gather = g.W <= LIN_GATHER_MAX_W;
+    if (gather && !lin_gather_make(&cg, w.tw, g.W, g.OW)) {
+      work_free(&w);
+      return NNRT_ERR_OUT_OF_MEMORY;
+    }
+    REF_DISPATCH(call, bilinear_bwd, src, dst, g, w.th, w.tw, gather ? &cg : NULL, w.acc);
+    if (gather) lin_gather_free(&cg);
+  }
   work_free(&w);
   return NNRT_OK;
 }
