@@ -32,7 +32,9 @@
  * merged in double, then runs one fused vectorised elementwise pass, in
  * the same two layouts.  The row layout allocates its scratch (per-chunk
  * column sums, per-column coefficients) first: if that fails the kernel
- * returns NNRT_ERR_OUT_OF_MEMORY having written nothing. */
+ * returns NNRT_ERR_OUT_OF_MEMORY having written nothing; where that
+ * scratch would exceed the input (and 64 MiB), the per-channel loops run
+ * instead. */
 #include <math.h>
 
 #include "ref.h"
@@ -666,9 +668,22 @@ static nnrt_status bwd_rows_f32(const float *G, const float *X, const float *W, 
   return NNRT_OK;
 }
 
+/* Whether the row layout serves d: S < BN_ROW_S, not empty, and its
+ * scratch (3 doubles per column per chunk of rows at most; see
+ * bwd_rows_f32) no larger than the input or 64 MiB: for a batch of a few
+ * rows of a huge C*S it would be several times the input, and the
+ * per-channel loops need none. */
+static bool rows_fit(bn_dims d) {
+  if (d.S >= BN_ROW_S || d.N * d.C * d.S == 0) return false;
+  bn_rows r = rows_of(d);
+  double scratch = 8.0 * 3 * (double)((r.chunks + 1) * r.width + d.C) + 4.0 * 5 * (double)r.width;
+  double input = 4.0 * (double)(d.N * d.C * d.S);
+  return scratch <= (input > 64.0 * 1048576 ? input : 64.0 * 1048576);
+}
+
 static nnrt_status fwd_f32(const float *X, const float *W, const float *B, float *Y, float *SM, float *SI, float *RM,
                            float *RV, bn_dims d, bool training, double momentum, double eps) {
-  if (d.S < BN_ROW_S && d.N * d.C * d.S > 0)
+  if (rows_fit(d))
     return fwd_rows_f32(X, W, B, Y, SM, SI, RM, RV, d, training, momentum, eps);
   double M = (double)(d.N * d.S);
   bool stream = d.N * d.C * d.S * (int64_t)sizeof(float) >= BN_STREAM_MIN;
@@ -742,7 +757,7 @@ BN_CLONES static void bwd_apply_f32(const float *g, const float *x, float *gx, i
 
 static nnrt_status bwd_f32(const float *G, const float *X, const float *W, const float *SM, const float *SI, float *GX,
                            float *GW, float *GB, bn_dims d, bool training) {
-  if (d.S < BN_ROW_S && d.N * d.C * d.S > 0) return bwd_rows_f32(G, X, W, SM, SI, GX, GW, GB, d, training);
+  if (rows_fit(d)) return bwd_rows_f32(G, X, W, SM, SI, GX, GW, GB, d, training);
   double M = (double)(d.N * d.S);
 #pragma omp parallel for schedule(static) if (d.N * d.C * d.S > REF_OMP_MIN)
   for (int64_t c = 0; c < d.C; c++) {
