@@ -16,9 +16,11 @@
  * expf, arithmetic in double). */
 #include <stdbool.h>
 
+#define REF_VECMATH_F64
 #include "ref_vecmath.h"
 
 #include "ref.h"
+#include "ref_omp.h"
 
 typedef struct {
   int64_t N, C, inner; /* positions = N * inner */
@@ -26,11 +28,13 @@ typedef struct {
   int64_t ignore;
   double ls;
   int reduction;
+  const float *smx;  /* short rows (float32, C <= CE_SHORT): each row's max */
+  const double *sls; /* and log-sum-exp past it, from short_lse_f32; else NULL */
 } ce_dims;
 
 static ce_dims dims_of(const nnrt_call *call, const nnrt_tensor *x, const nnrt_tensor *t) {
   const nnrt_cross_entropy_params *p = call->params;
-  ce_dims d = {1, x->shape[x->ndim == 1 ? 0 : 1], 1, t->data, p->ignore_index, p->label_smoothing, p->reduction};
+  ce_dims d = {1, x->shape[x->ndim == 1 ? 0 : 1], 1, t->data, p->ignore_index, p->label_smoothing, p->reduction, NULL, NULL};
   if (x->ndim >= 2) {
     d.N = x->shape[0];
     for (int i = 2; i < x->ndim; i++) d.inner *= x->shape[i];
@@ -101,8 +105,72 @@ REF_CLONES static void row_bwd_f32(const float *x, float *gx, int64_t C, int64_t
   }
 }
 
+/* ---- short rows ----
+ * With C <= CE_SHORT classes a row fits in a vector or two, and
+ * row_lse_f32's two passes, horizontal sums and scalar log cost more than
+ * the row's arithmetic: short_lse_f32 reduces 16 rows at a time instead,
+ * one row per vector lane, the logs by libmvec's double log; a row with
+ * an inf or NaN is redone by row_lse_f32.  The fwd and bwd loops then
+ * read each row's max and log-sum from ce_dims.smx / sls.  (104858, 10):
+ * forward 3.5 -> 1.0 ms, backward 5.2 -> 2.0 (PyTorch 3.3 and 3.1). */
+#define CE_SHORT 32
+
+REF_CLONES static void short_lse_f32(const float *x, int64_t C, int64_t r0, int64_t r1, float *mxo, double *lso) {
+  for (int64_t b = r0; b < r1; b += 16) {
+    int nr = r1 - b < 16 ? (int)(r1 - b) : 16;
+    const float *xb = x + b * C;
+    float m[16], s[16], all[16];
+    double l[16];
+    for (int r = 0; r < 16; r++) m[r] = -INFINITY, s[r] = 0, all[r] = 0;
+    for (int64_t c = 0; c < C; c++) {
+#pragma omp simd
+      for (int r = 0; r < nr; r++) {
+        float v = xb[r * C + c];
+        m[r] = v > m[r] ? v : m[r];
+        all[r] += v;
+      }
+    }
+    for (int64_t c = 0; c < C; c++) {
+#pragma omp simd
+      for (int r = 0; r < nr; r++) s[r] += ref_expf_nonpos(xb[r * C + c] - m[r]);
+    }
+#pragma omp simd
+    for (int r = 0; r < nr; r++) l[r] = log((double)s[r]);
+    for (int r = 0; r < nr; r++) {
+      double mx = m[r];
+      lso[b + r] = all[r] - all[r] == 0 ? l[r] : row_lse_f32(xb + r * C, C, NULL, NULL, &mx);
+      mxo[b + r] = (float)mx;
+    }
+  }
+}
+
+/* Fills d->smx, d->sls for short float32 rows (*mem: their memory, to
+ * free); anything else leaves them NULL. */
+static nnrt_status short_rows(ce_dims *d, const nnrt_tensor *x, void **mem) {
+  *mem = NULL;
+  if (x->dtype != NNRT_F32 || d->inner != 1 || d->C > CE_SHORT || d->N * d->C == 0) return NNRT_OK;
+  double *ls = malloc((sizeof(double) + sizeof(float)) * (size_t)d->N);
+  if (!ls) return NNRT_ERR_OUT_OF_MEMORY;
+  float *mx = (float *)(ls + d->N);
+  const float *X = x->data;
+  int64_t N = d->N, C = d->C;
+#pragma omp parallel if (N * C > REF_OMP_MIN)
+  {
+    int64_t lo, hi;
+    ref_span(N, 16, &lo, &hi);
+    short_lse_f32(X, C, lo, hi, mx, ls);
+  }
+  d->smx = mx, d->sls = ls, *mem = ls;
+  return NNRT_OK;
+}
+
 #define LSE_FN(T, SFX)                                                           \
-  static double lse_##SFX(const T *x, int64_t C, int64_t inner, const T *nx, T *ngx, double *mx) { \
+  static double lse_##SFX(const T *x, int64_t C, int64_t inner, const T *nx, T *ngx, double *mx, const ce_dims *d, \
+                          int64_t pos) {                                         \
+    if (d->sls) {                                                                \
+      *mx = d->smx[pos];                                                         \
+      return d->sls[pos];                                                        \
+    }                                                                            \
     if (sizeof(T) == sizeof(float) && inner == 1)                                \
       return row_lse_f32((const float *)(const void *)x, C, (const float *)(const void *)nx, (float *)(void *)ngx, \
                          mx);                                                    \
@@ -126,7 +194,7 @@ LSE_FN(double, f64)
       int64_t t = d.t[pos];                                                      \
       double nll = 0, sm = 0;                                                    \
       if (t != d.ignore) {                                                       \
-        double mx, ls = lse_##SFX(x, d.C, d.inner, pos + 1 < P ? x + d.C : NULL, NULL, &mx); \
+        double mx, ls = lse_##SFX(x, d.C, d.inner, pos + 1 < P ? x + d.C : NULL, NULL, &mx, &d, pos); \
         double wt = W ? W[t] : 1.0;                                              \
         nll = -wt * ((x[t * d.inner] - mx) - ls);                                \
         if (d.ls > 0)                                                            \
@@ -161,7 +229,8 @@ LSE_FN(double, f64)
       double g = d.reduction == 0 ? GY[pos] : GY[0];                             \
       double s = d.reduction == 1 ? g / wsum : g;                                \
       double wt = W ? W[t] : 1.0;                                                \
-      double mx, ls = lse_##SFX(x, d.C, d.inner, pos + 1 < P ? x + d.C : NULL, pos + 1 < P ? gx + d.C : NULL, &mx); \
+      double mx, ls = lse_##SFX(x, d.C, d.inner, pos + 1 < P ? x + d.C : NULL, pos + 1 < P ? gx + d.C : NULL, &mx, \
+                                &d, pos);                                        \
       if (sizeof(T) == sizeof(float) && d.inner == 1) {                          \
         row_bwd_f32((const float *)(const void *)x, (float *)(void *)gx, d.C, t, mx, ls, (1 - d.ls) * s * wt, \
                     d.ls > 0, d.ls / d.C * s, wall, (const float *)(const void *)W);     \
@@ -181,15 +250,21 @@ CE_FNS(double, f64)
 nnrt_status ref_cross_entropy(nnrt_device *dev, const nnrt_call *call) {
   (void)dev;
   const nnrt_tensor *x = call->inputs[0];
-  REF_DISPATCH(call, fwd, x->data, REF_IN_OPT(call, 2, void), call->outputs[0]->data,
-               dims_of(call, x, call->inputs[1]));
+  ce_dims d = dims_of(call, x, call->inputs[1]);
+  void *mem;
+  if (short_rows(&d, x, &mem)) return NNRT_ERR_OUT_OF_MEMORY;
+  REF_DISPATCH(call, fwd, x->data, REF_IN_OPT(call, 2, void), call->outputs[0]->data, d);
+  free(mem);
   return NNRT_OK;
 }
 
 nnrt_status ref_cross_entropy_backward(nnrt_device *dev, const nnrt_call *call) {
   (void)dev;
   const nnrt_tensor *x = call->inputs[1];
-  REF_DISPATCH(call, bwd, call->inputs[0]->data, x->data, REF_IN_OPT(call, 3, void), call->outputs[0]->data,
-               dims_of(call, x, call->inputs[2]));
+  ce_dims d = dims_of(call, x, call->inputs[2]);
+  void *mem;
+  if (short_rows(&d, x, &mem)) return NNRT_ERR_OUT_OF_MEMORY;
+  REF_DISPATCH(call, bwd, call->inputs[0]->data, x->data, REF_IN_OPT(call, 3, void), call->outputs[0]->data, d);
+  free(mem);
   return NNRT_OK;
 }
