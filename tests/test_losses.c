@@ -275,6 +275,53 @@ Test(losses, weighted_bce_with_logits_large) {
   free(x), free(t), free(w);
 }
 
+/* cross_entropy on 70001 x 10 float32 logits (ref's short-row path, 16
+ * rows per vector, threads), with ignored rows, reduction none and the
+ * backward of sum, against log-softmax in float64: loss (x_t - lse) and
+ * gradient softmax - onehot.  The absolute 1e-6 is float32's sum of
+ * exps near 1 (PyTorch's float loss and gradient are off by as much). */
+Test(losses, cross_entropy_short_rows_large) {
+  enum { N = 70001, C = 10 };
+  double *x = malloc(sizeof(double) * N * C);
+  int64_t *t = malloc(sizeof(int64_t) * N);
+  cr_assert(x && t);
+  uint64_t s = 0x9e3779b97f4a7c15u;
+  for (int64_t i = 0; i < N * C; i++) {
+    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+    x[i] = (double)(s >> 11) * 0x1p-53 * 24 - 12;
+  }
+  for (int64_t n = 0; n < N; n++) t[n] = n % 17 == 3 ? -100 : (n * 7) % C;
+  nnrt_tensor *X = mk(NNRT_F32, 2, D(N, C), x), *T = mk(NNRT_I64, 1, D(N), t), *Y = mk(NNRT_F32, 1, D(N), NULL);
+  nnrt_tensor *G = mk(NNRT_F32, 0, NULL, V(1)), *GX = mk(NNRT_F32, 2, D(N, C), NULL);
+  nnrt_cross_entropy_params p;
+  nnrt_params_init(NNRT_OP_cross_entropy, &p);
+  p.reduction = 0;
+  cr_assert_eq(nnrt_cross_entropy(X, T, NULL, Y, &p), NNRT_OK, "%s", nnrt_last_error());
+  nnrt_cross_entropy_backward_params pb;
+  nnrt_params_init(NNRT_OP_cross_entropy_backward, &pb);
+  pb.reduction = 2;
+  cr_assert_eq(nnrt_cross_entropy_backward(G, X, T, NULL, GX, &pb), NNRT_OK, "%s", nnrt_last_error());
+  const float *xf = nnrt_tensor_data(X), *y = nnrt_tensor_data(Y), *gx = nnrt_tensor_data(GX);
+  int64_t bad = 0;
+  for (int64_t n = 0; n < N; n++) {
+    const float *r = xf + n * C;
+    double mx = r[0], sum = 0;
+    for (int c = 1; c < C; c++) mx = r[c] > mx ? r[c] : mx;
+    for (int c = 0; c < C; c++) sum += exp(r[c] - mx);
+    double lse = mx + log(sum), want = t[n] < 0 ? 0 : lse - r[t[n]];
+    bool ok = fabs(y[n] - want) <= 2e-6 * fabs(want) + 1e-6;
+    for (int c = 0; c < C; c++) {
+      double g = t[n] < 0 ? 0 : exp(r[c] - lse) - (c == t[n]);
+      ok = ok && fabs(gx[n * C + c] - g) <= 2e-6 * fabs(g) + 1e-6;
+    }
+    if (!ok && bad++ == 0) cr_expect_fail("row %lld: loss %.9g, want %.9g", (long long)n, y[n], want);
+  }
+  cr_expect_eq(bad, 0, "%lld rows off", (long long)bad);
+  nnrt_tensor *all[] = {X, T, Y, G, GX};
+  free_all(all, 5);
+  free(x), free(t);
+}
+
 Test(losses, unchecked_pm1_targets_follow_pytorch) {
   /* hinge: t = 3 is neither 1 nor -1, so both terms apply: max(0, 1 - x) + x */
   nnrt_tensor *x = mk(NNRT_F64, 1, D(2), V(0.25, 2.0)), *t = mk(NNRT_F64, 1, D(2), V(3, 3));
