@@ -9,30 +9,51 @@
 #include <math.h>
 #include <stdbool.h>
 
+#include "ref_vecmath.h"
+
 #include "ref.h"
+#include "ref_omp.h"
 
 typedef struct adam_k {
   double lr, beta1, beta2, eps, wd, step_size, bc2_sqrt, sign;
   bool amsgrad;
 } adam_k;
 
+/* One thread's share in an `omp simd` loop compiled per ISA
+ * (REF_CLONES), amsgrad hoisted out of it; the same operations in the
+ * same order as the scalar formula above. */
+#define ADAM_BODY(T, AMSGRAD)                                                    \
+  for (int64_t i = 0; i < n; i++) {                                              \
+    double g = k.sign * (double)G[i] + k.wd * (double)P[i];                      \
+    T m = (T)(k.beta1 * (double)M[i] + (1 - k.beta1) * g);                       \
+    /* the rounded v, as the stored state is what a later step reads */          \
+    T v = (T)(k.beta2 * (double)V[i] + (1 - k.beta2) * g * g);                   \
+    M[i] = m;                                                                    \
+    V[i] = v;                                                                    \
+    if (AMSGRAD) {                                                               \
+      T vm = (double)v > (double)VM[i] || v != v ? v : VM[i]; /* NaN wins, as torch.maximum */ \
+      VM[i] = vm;                                                                \
+      v = vm;                                                                    \
+    }                                                                            \
+    double denom = sqrt((double)v) / k.bc2_sqrt + k.eps;                         \
+    P[i] = (T)((double)P[i] - k.step_size * ((double)m / denom));                \
+  }
 #define ADAM_LOOP(T, SFX)                                                        \
+  REF_CLONES static void span_##SFX(const T *G, T *P, T *M, T *V, T *VM, int64_t n, adam_k k) { \
+    if (k.amsgrad) {                                                             \
+      _Pragma("omp simd")                                                        \
+      ADAM_BODY(T, true)                                                         \
+    } else {                                                                     \
+      _Pragma("omp simd")                                                        \
+      ADAM_BODY(T, false)                                                        \
+    }                                                                            \
+  }                                                                              \
   static void step_##SFX(const T *G, T *P, T *M, T *V, T *VM, int64_t n, const adam_k *k) { \
-    _Pragma("omp parallel for schedule(static) if (n > REF_OMP_MIN)")            \
-    for (int64_t i = 0; i < n; i++) {                                            \
-      double g = k->sign * (double)G[i] + k->wd * (double)P[i];                  \
-      double m = k->beta1 * (double)M[i] + (1 - k->beta1) * g;                   \
-      double v = k->beta2 * (double)V[i] + (1 - k->beta2) * g * g;               \
-      /* the rounded v, as the stored state is what a later step reads */        \
-      M[i] = (T)m;                                                               \
-      V[i] = (T)v;                                                               \
-      double vd = V[i];                                                          \
-      if (k->amsgrad) {                                                          \
-        if (vd > (double)VM[i] || vd != vd) VM[i] = V[i]; /* NaN wins, as torch.maximum */ \
-        vd = VM[i];                                                              \
-      }                                                                          \
-      double denom = sqrt(vd) / k->bc2_sqrt + k->eps;                            \
-      P[i] = (T)((double)P[i] - k->step_size * ((double)M[i] / denom));          \
+    _Pragma("omp parallel if (n > REF_OMP_MIN)")                                 \
+    {                                                                            \
+      int64_t lo, hi;                                                            \
+      ref_span(n, 16, &lo, &hi);                                                 \
+      span_##SFX(G + lo, P + lo, M + lo, V + lo, VM ? VM + lo : NULL, hi - lo, *k); \
     }                                                                            \
   }
 ADAM_LOOP(float, f32)
