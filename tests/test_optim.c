@@ -7,6 +7,7 @@
  * by tests/test_golden.c (tools/golden/gen.py, family adam). */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <nnrt/nnrt.h>
 #include <string.h>
@@ -259,4 +260,66 @@ Test(optim, adam_step_op_refusals) {
   for (int i = 0; i < 3; i++) cr_expect(fabs(pv[i] - (2.0 - 1e-3)) < 1e-6, "p[%d] = %.8g", i, pv[i]);
   nnrt_tensor *all[] = {g, p, m, v, vm, bad};
   for (int i = 0; i < 6; i++) nnrt_tensor_free(all[i]);
+}
+
+/* sgd_step (momentum, nesterov, weight decay; first step and later) and
+ * adam_step (amsgrad) on 100003 float32 parameters, enough for threads
+ * and every tail, against the optimizers' formulas in float64 from the
+ * same float32 state (tools/golden pins the ops' numbers on small shapes;
+ * this pins ref's per-thread vector loops). */
+static float rnd(uint64_t *s) {
+  *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
+  return (float)((double)(*s >> 11) * 0x1p-53 * 2 - 1);
+}
+
+Test(optim, steps_on_many_parameters_match_the_formulas) {
+  enum { N = 100003 };
+  int64_t n = N;
+  nnrt_device *d = ref();
+  nnrt_tensor *g, *p, *b, *m, *v, *vm;
+  OK(nnrt_tensor_new(d, NNRT_F32, 1, &n, &g));
+  OK(nnrt_tensor_new(d, NNRT_F32, 1, &n, &p));
+  OK(nnrt_tensor_new(d, NNRT_F32, 1, &n, &b));
+  OK(nnrt_tensor_new(d, NNRT_F32, 1, &n, &m));
+  OK(nnrt_tensor_new(d, NNRT_F32, 1, &n, &v));
+  OK(nnrt_tensor_new(d, NNRT_F32, 1, &n, &vm));
+  float *G = nnrt_tensor_data(g), *P = nnrt_tensor_data(p), *B = nnrt_tensor_data(b);
+  float *M = nnrt_tensor_data(m), *V = nnrt_tensor_data(v), *VM = nnrt_tensor_data(vm);
+  static float p0[N], b0[N], m0[N], v0[N], vm0[N];
+  uint64_t s = 88172645463325252u;
+  for (int64_t i = 0; i < N; i++) {
+    G[i] = rnd(&s), P[i] = rnd(&s), B[i] = rnd(&s), M[i] = rnd(&s) * 0.1f;
+    V[i] = fabsf(rnd(&s)) * 0.01f, VM[i] = fabsf(rnd(&s)) * 0.01f;
+  }
+  for (int first = 1; first >= 0; first--) {
+    memcpy(p0, P, sizeof p0), memcpy(b0, B, sizeof b0);
+    nnrt_sgd_step_params q;
+    nnrt_params_init(NNRT_OP_sgd_step, &q);
+    q.lr = 0.05, q.momentum = 0.9, q.weight_decay = 0.01, q.nesterov = true, q.first_step = first;
+    OK(nnrt_sgd_step(g, p, b, &q));
+    for (int64_t i = 0; i < N; i++) {
+      double dd = (double)G[i] + 0.01 * p0[i], bb = first ? dd : 0.9 * b0[i] + dd;
+      float wb = (float)bb, wp = (float)(p0[i] - 0.05 * (dd + 0.9 * bb));
+      if (B[i] != wb || P[i] != wp)
+        cr_assert_fail("sgd first_step=%d, element %lld: param %a buffer %a, want %a %a", first, (long long)i, P[i],
+                       B[i], wp, wb);
+    }
+  }
+  memcpy(p0, P, sizeof p0), memcpy(m0, M, sizeof m0), memcpy(v0, V, sizeof v0), memcpy(vm0, VM, sizeof vm0);
+  nnrt_adam_step_params a;
+  nnrt_params_init(NNRT_OP_adam_step, &a);
+  a.amsgrad = true, a.weight_decay = 0.01, a.step = 3;
+  OK(nnrt_adam_step(g, p, m, v, vm, &a));
+  double ss = a.lr / (1 - pow(a.beta1, 3)), bc2 = sqrt(1 - pow(a.beta2, 3));
+  for (int64_t i = 0; i < N; i++) {
+    double gg = (double)G[i] + 0.01 * p0[i];
+    float wm = (float)(a.beta1 * m0[i] + (1 - a.beta1) * gg), wv = (float)(a.beta2 * v0[i] + (1 - a.beta2) * gg * gg);
+    float wvm = wv > vm0[i] ? wv : vm0[i];
+    float wp = (float)(p0[i] - ss * ((double)wm / (sqrt((double)wvm) / bc2 + a.eps)));
+    if (M[i] != wm || V[i] != wv || VM[i] != wvm || P[i] != wp)
+      cr_assert_fail("adam element %lld: %a %a %a %a, want %a %a %a %a", (long long)i, P[i], M[i], V[i], VM[i], wp,
+                     wm, wv, wvm);
+  }
+  nnrt_tensor_free(g), nnrt_tensor_free(p), nnrt_tensor_free(b);
+  nnrt_tensor_free(m), nnrt_tensor_free(v), nnrt_tensor_free(vm);
 }
