@@ -77,9 +77,11 @@
     (g * (tanh(log1p(exp(x))) + x * NNRT_SIGMOID_(x) *                           \
                                     (K(1) - tanh(log1p(exp(x))) *                \
                                                 tanh(log1p(exp(x)))))))          \
-  /* hardswish: x * 0 below -3 is PyTorch's x * relu6(x + 3) / 6 there, */      \
-  /* NaN at -inf; the backward gives g from x = 3 on, as its vector loop */     \
-  X(hardswish, (x <= K(-3) ? x * K(0) : x >= K(3) ? x : x * (x + K(3)) / K(6)),  \
+  /* hardswish: PyTorch's x * relu6(x + 3) / 6 in its order: x * 0 (NaN */     \
+  /* at -inf) below -3, x * 6 / 6 from 3 on (inf past FLT_MAX / 6, and 1 */     \
+  /* ulp off x for a sixth of inputs); the backward gives g from x = 3 on, */   \
+  /* as PyTorch's vector loop (its scalar tail gives 1.5 g at x = 3) */         \
+  X(hardswish, (x <= K(-3) ? x * K(0) : x * (x >= K(3) ? K(6) : x + K(3)) / K(6)), \
     (x < K(-3) ? K(0) : x >= K(3) ? g : g * (x / K(3) + K(0.5))))                \
   X(hardsigmoid, (x <= K(-3) ? K(0) : x >= K(3) ? K(1) : x / K(6) + K(0.5)),     \
     ((x > K(-3) && x < K(3)) ? g / K(6) : K(0)))                                 \
