@@ -322,6 +322,63 @@ Test(losses, cross_entropy_short_rows_large) {
   free(x), free(t);
 }
 
+/* cross_entropy with the classes along dim 1 of (3, 7, 20001) (ref's
+ * lanes path: 64 neighbouring positions per vector, threads), with
+ * ignored positions, class weights and label smoothing, reduction none
+ * and the backward of sum, against float64: loss (1 - ls) w_t (lse - x_t)
+ * + ls/C sum_c w_c (lse - x_c), gradient (1 - ls) w_t (p - [c == t]) +
+ * ls/C (p sum w - w_c).  1e-6 absolute: float32's sum of exps near 1. */
+Test(losses, cross_entropy_classes_along_dim1_large) {
+  enum { N = 3, C = 7, I = 20001 };
+  const double ls = 0.1, w[C] = {0.5, 1, 1.5, 2, 0.75, 1.25, 1};
+  double *x = malloc(sizeof(double) * N * C * I);
+  int64_t *t = malloc(sizeof(int64_t) * N * I);
+  cr_assert(x && t);
+  uint64_t s = 0x2545f4914f6cdd1du;
+  for (int64_t i = 0; i < N * C * I; i++) {
+    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+    x[i] = (double)(s >> 11) * 0x1p-53 * 16 - 8;
+  }
+  for (int64_t p = 0; p < N * I; p++) t[p] = p % 11 == 5 ? -100 : (p * 5) % C;
+  nnrt_tensor *X = mk(NNRT_F32, 3, D(N, C, I), x), *T = mk(NNRT_I64, 2, D(N, I), t), *W = mk(NNRT_F32, 1, D(C), w);
+  nnrt_tensor *Y = mk(NNRT_F32, 2, D(N, I), NULL), *G = mk(NNRT_F32, 0, NULL, V(1)), *GX = mk(NNRT_F32, 3, D(N, C, I), NULL);
+  nnrt_cross_entropy_params p;
+  nnrt_params_init(NNRT_OP_cross_entropy, &p);
+  p.reduction = 0, p.label_smoothing = ls;
+  cr_assert_eq(nnrt_cross_entropy(X, T, W, Y, &p), NNRT_OK, "%s", nnrt_last_error());
+  nnrt_cross_entropy_backward_params pb;
+  nnrt_params_init(NNRT_OP_cross_entropy_backward, &pb);
+  pb.reduction = 2, pb.label_smoothing = ls;
+  cr_assert_eq(nnrt_cross_entropy_backward(G, X, T, W, GX, &pb), NNRT_OK, "%s", nnrt_last_error());
+  const float *xf = nnrt_tensor_data(X), *y = nnrt_tensor_data(Y), *gx = nnrt_tensor_data(GX);
+  double wall = 0;
+  for (int c = 0; c < C; c++) wall += w[c];
+  int64_t bad = 0;
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t i = 0; i < I; i++) {
+      const float *r = xf + n * C * I + i;
+      int64_t tt = t[n * I + i];
+      double mx = r[0], sum = 0, sm = 0;
+      for (int c = 1; c < C; c++) mx = r[c * I] > mx ? r[c * I] : mx;
+      for (int c = 0; c < C; c++) sum += exp(r[c * I] - mx);
+      double lse = mx + log(sum);
+      for (int c = 0; c < C; c++) sm += w[c] * (lse - r[c * I]);
+      double want = tt < 0 ? 0 : (1 - ls) * w[tt] * (lse - r[tt * I]) + ls / C * sm;
+      bool ok = fabs(y[n * I + i] - want) <= 2e-6 * fabs(want) + 1e-6;
+      for (int c = 0; c < C; c++) {
+        double pc = exp(r[c * I] - lse);
+        double g = tt < 0 ? 0 : (1 - ls) * w[tt] * (pc - (c == tt)) + ls / C * (pc * wall - w[c]);
+        ok = ok && fabs(gx[n * C * I + c * I + i] - g) <= 2e-6 * fabs(g) + 1e-6;
+      }
+      if (!ok && bad++ == 0)
+        cr_expect_fail("position (%lld, %lld): loss %.9g, want %.9g", (long long)n, (long long)i, y[n * I + i], want);
+    }
+  cr_expect_eq(bad, 0, "%lld positions off", (long long)bad);
+  nnrt_tensor *all[] = {X, T, W, Y, G, GX};
+  free_all(all, 6);
+  free(x), free(t);
+}
+
 Test(losses, unchecked_pm1_targets_follow_pytorch) {
   /* hinge: t = 3 is neither 1 nor -1, so both terms apply: max(0, 1 - x) + x */
   nnrt_tensor *x = mk(NNRT_F64, 1, D(2), V(0.25, 2.0)), *t = mk(NNRT_F64, 1, D(2), V(3, 3));

@@ -13,7 +13,9 @@
  * of exps with an inline polynomial exp (rows with an inf or NaN: libmvec's
  * expf), and without label smoothing the gradient in float with the inline
  * exp, as PyTorch's float log_softmax backward (with smoothing: libmvec's
- * expf, arithmetic in double). */
+ * expf, arithmetic in double).  Two more float32 layouts reduce many rows
+ * at once, one per vector lane: short rows (C <= CE_SHORT) and classes
+ * along a non-last dim (inner > 1); see those sections. */
 #include <stdbool.h>
 
 #define REF_VECMATH_F64
@@ -144,21 +146,133 @@ REF_CLONES static void short_lse_f32(const float *x, int64_t C, int64_t r0, int6
   }
 }
 
-/* Fills d->smx, d->sls for short float32 rows (*mem: their memory, to
- * free); anything else leaves them NULL. */
-static nnrt_status short_rows(ce_dims *d, const nnrt_tensor *x, void **mem) {
+/* ---- classes along a non-last dim ((N, C, d1..dk), inner > 1) ----
+ * A position's C values lie inner apart, so a row at a time reads them
+ * strided; but CE_LANES neighbouring positions are contiguous for every
+ * class, and go through the vector lanes together: max, sum of exps and
+ * libmvec's double log for the statistics (rows with an inf or NaN redone
+ * in float64 as before), then the gradient of every class.
+ * (16, 21, 128, 128): forward 18.5 -> 1.5 ms, backward 35.7 -> 3.0 (PyTorch
+ * 5.4 and 13.2). */
+#define CE_LANES 64
+
+/* log(sum exp(x - *mx)) of the position at x, its classes inner apart, in
+ * float64 (the rows lanes_lse_f32 cannot take). */
+static double strided_lse_f32(const float *x, int64_t C, int64_t inner, double *mx) {
+  double m = -INFINITY, s = 0;
+  for (int64_t c = 0; c < C; c++) m = fmax(m, x[c * inner]);
+  if (m == -INFINITY) m = 0; /* all -inf: 0/0; +inf: NaN, as torch */
+  for (int64_t c = 0; c < C; c++) s += exp(x[c * inner] - m);
+  *mx = m;
+  return log(s);
+}
+
+/* Statistics of positions [i0, i0 + nb) of one (C, inner) slab at x. */
+REF_CLONES static void lanes_lse_f32(const float *x, int64_t C, int64_t inner, int64_t i0, int nb, float *mxo,
+                                     double *lso) {
+  float m[CE_LANES], s[CE_LANES], all[CE_LANES];
+  double l[CE_LANES];
+  for (int k = 0; k < CE_LANES; k++) m[k] = -INFINITY, s[k] = 0, all[k] = 0;
+  for (int64_t c = 0; c < C; c++) {
+    const float *xc = x + c * inner + i0;
+#pragma omp simd
+    for (int k = 0; k < nb; k++) {
+      m[k] = xc[k] > m[k] ? xc[k] : m[k];
+      all[k] += xc[k];
+    }
+  }
+  for (int64_t c = 0; c < C; c++) {
+    const float *xc = x + c * inner + i0;
+#pragma omp simd
+    for (int k = 0; k < nb; k++) s[k] += ref_expf_nonpos(xc[k] - m[k]);
+  }
+#pragma omp simd
+  for (int k = 0; k < nb; k++) l[k] = log((double)s[k]);
+  for (int k = 0; k < nb; k++) {
+    double mx = m[k];
+    lso[k] = all[k] - all[k] == 0 ? l[k] : strided_lse_f32(x + i0 + k, C, inner, &mx);
+    mxo[k] = (float)mx;
+  }
+}
+
+/* The gradient of positions [0, nb) of a block (x, gx at its first
+ * position): a (p - [c == t]) plus, with smoothing, b (p wall - w_c), p =
+ * exp((x - mx) - ls); 0 at ignored positions. */
+REF_CLONES static void lanes_bwd_f32(const float *x, float *gx, int64_t C, int64_t inner, int nb, const float *a,
+                                     const float *b, const int64_t *tk, const unsigned char *ign, const float *mf,
+                                     const float *lf, const float *W, double wall, bool smooth) {
+  for (int64_t c = 0; c < C; c++) {
+    const float *xc = x + c * inner;
+    float *gc = gx + c * inner;
+    double wc = W ? W[c] : 1.0;
+    if (!smooth) {
+#pragma omp simd
+      for (int k = 0; k < nb; k++) {
+        float v = a[k] * (ref_expf_nonpos((xc[k] - mf[k]) - lf[k]) - (tk[k] == c ? 1.0f : 0.0f));
+        gc[k] = ign[k] ? 0.0f : v;
+      }
+    } else {
+#pragma omp simd
+      for (int k = 0; k < nb; k++) {
+        double p = ref_expf_nonpos((xc[k] - mf[k]) - lf[k]);
+        double v = a[k] * (p - (tk[k] == c)) + b[k] * (p * wall - wc);
+        gc[k] = ign[k] ? 0.0f : (float)v;
+      }
+    }
+  }
+}
+
+/* The float32 backward with inner > 1, block by block of CE_LANES
+ * positions (statistics from ce_dims). */
+static void bwd_lanes(const float *GY, const float *X, const float *W, float *GX, ce_dims d, double wsum, double wall) {
+  int64_t nblk = (d.inner + CE_LANES - 1) / CE_LANES, tasks = d.N * nblk;
+#pragma omp parallel for schedule(static) if (d.N * d.C * d.inner > REF_OMP_MIN)
+  for (int64_t task = 0; task < tasks; task++) {
+    int64_t n = task / nblk, i0 = task % nblk * CE_LANES, base = n * d.C * d.inner + i0;
+    int nb = (int)(d.inner - i0 < CE_LANES ? d.inner - i0 : CE_LANES);
+    float a[CE_LANES], b[CE_LANES], mf[CE_LANES], lf[CE_LANES];
+    int64_t tk[CE_LANES];
+    unsigned char ign[CE_LANES];
+    for (int k = 0; k < nb; k++) {
+      int64_t pos = n * d.inner + i0 + k, t = d.t[pos];
+      double g = d.reduction == 0 ? GY[pos] : GY[0], s = d.reduction == 1 ? g / wsum : g;
+      ign[k] = t == d.ignore;
+      tk[k] = ign[k] ? -1 : t;
+      a[k] = ign[k] ? 0.0f : (float)((1 - d.ls) * s * (W ? W[t] : 1.0));
+      b[k] = ign[k] ? 0.0f : (float)(d.ls / d.C * s);
+      mf[k] = d.smx[pos], lf[k] = (float)d.sls[pos];
+    }
+    lanes_bwd_f32(X + base, GX + base, d.C, d.inner, nb, a, b, tk, ign, mf, lf, W, wall, d.ls > 0);
+  }
+}
+
+/* Fills d->smx, d->sls (*mem: their memory, to free) for float32 short
+ * rows (inner == 1, C <= CE_SHORT) and for classes along a non-last dim;
+ * anything else leaves them NULL. */
+static nnrt_status ce_stats(ce_dims *d, const nnrt_tensor *x, void **mem) {
   *mem = NULL;
-  if (x->dtype != NNRT_F32 || d->inner != 1 || d->C > CE_SHORT || d->N * d->C == 0) return NNRT_OK;
-  double *ls = malloc((sizeof(double) + sizeof(float)) * (size_t)d->N);
+  bool rows = d->inner == 1 && d->C <= CE_SHORT, lanes = d->inner > 1;
+  if (x->dtype != NNRT_F32 || !(rows || lanes) || d->N * d->C * d->inner == 0) return NNRT_OK;
+  int64_t P = d->N * d->inner, N = d->N, C = d->C, inner = d->inner;
+  double *ls = malloc((sizeof(double) + sizeof(float)) * (size_t)P);
   if (!ls) return NNRT_ERR_OUT_OF_MEMORY;
-  float *mx = (float *)(ls + d->N);
+  float *mx = (float *)(ls + P);
   const float *X = x->data;
-  int64_t N = d->N, C = d->C;
+  if (rows) {
 #pragma omp parallel if (N * C > REF_OMP_MIN)
-  {
-    int64_t lo, hi;
-    ref_span(N, 16, &lo, &hi);
-    short_lse_f32(X, C, lo, hi, mx, ls);
+    {
+      int64_t lo, hi;
+      ref_span(N, 16, &lo, &hi);
+      short_lse_f32(X, C, lo, hi, mx, ls);
+    }
+  } else {
+    int64_t nblk = (inner + CE_LANES - 1) / CE_LANES;
+#pragma omp parallel for schedule(static) if (N * C * inner > REF_OMP_MIN)
+    for (int64_t task = 0; task < N * nblk; task++) {
+      int64_t n = task / nblk, i0 = task % nblk * CE_LANES;
+      int nb = (int)(inner - i0 < CE_LANES ? inner - i0 : CE_LANES);
+      lanes_lse_f32(X + n * C * inner, C, inner, i0, nb, mx + n * inner + i0, ls + n * inner + i0);
+    }
   }
   d->smx = mx, d->sls = ls, *mem = ls;
   return NNRT_OK;
@@ -216,6 +330,11 @@ LSE_FN(double, f64)
     for (int64_t pos = 0; pos < P; pos++)                                        \
       if (d.t[pos] != d.ignore) wsum += W ? W[d.t[pos]] : 1.0;                   \
     for (int64_t c = 0; c < d.C; c++) wall += W ? W[c] : 1.0;                    \
+    if (sizeof(T) == sizeof(float) && d.inner > 1 && d.sls) {                    \
+      bwd_lanes((const float *)(const void *)GY, (const float *)(const void *)X, (const float *)(const void *)W, \
+                (float *)(void *)GX, d, wsum, wall);                             \
+      return;                                                                    \
+    }                                                                            \
     _Pragma("omp parallel for schedule(static) if (P * d.C > REF_OMP_MIN)")      \
     for (int64_t pos = 0; pos < P; pos++) {                                      \
       int64_t base = (pos / d.inner) * d.C * d.inner + pos % d.inner;            \
@@ -252,7 +371,7 @@ nnrt_status ref_cross_entropy(nnrt_device *dev, const nnrt_call *call) {
   const nnrt_tensor *x = call->inputs[0];
   ce_dims d = dims_of(call, x, call->inputs[1]);
   void *mem;
-  if (short_rows(&d, x, &mem)) return NNRT_ERR_OUT_OF_MEMORY;
+  if (ce_stats(&d, x, &mem)) return NNRT_ERR_OUT_OF_MEMORY;
   REF_DISPATCH(call, fwd, x->data, REF_IN_OPT(call, 2, void), call->outputs[0]->data, d);
   free(mem);
   return NNRT_OK;
@@ -263,7 +382,7 @@ nnrt_status ref_cross_entropy_backward(nnrt_device *dev, const nnrt_call *call) 
   const nnrt_tensor *x = call->inputs[1];
   ce_dims d = dims_of(call, x, call->inputs[2]);
   void *mem;
-  if (short_rows(&d, x, &mem)) return NNRT_ERR_OUT_OF_MEMORY;
+  if (ce_stats(&d, x, &mem)) return NNRT_ERR_OUT_OF_MEMORY;
   REF_DISPATCH(call, bwd, call->inputs[0]->data, x->data, REF_IN_OPT(call, 3, void), call->outputs[0]->data, d);
   free(mem);
   return NNRT_OK;
