@@ -379,6 +379,56 @@ Test(losses, cross_entropy_classes_along_dim1_large) {
   free(x), free(t);
 }
 
+/* nll_loss on (3, 7, 20001) and (70001, 7) (ref's blocked tasks, threads),
+ * with class weights and ignored positions, reduction none and the
+ * backward of mean: -w_t x_t and -w_t / sum(w_t) at the target, 0
+ * elsewhere, exactly. */
+static void nll_large_case(int64_t N, int64_t C, int64_t I) {
+  const double w[7] = {0.5, 1, 1.5, 2, 0.75, 1.25, 1};
+  int ndim = I > 1 ? 3 : 2;
+  int64_t xs[3] = {N, C, I}, ts[2] = {N, I};
+  double *x = malloc(sizeof(double) * (size_t)(N * C * I));
+  int64_t *t = malloc(sizeof(int64_t) * (size_t)(N * I));
+  cr_assert(x && t);
+  for (int64_t i = 0; i < N * C * I; i++) x[i] = (double)((i * 2654435761u) % 1024) / 64 - 8;
+  double wsum = 0;
+  for (int64_t p = 0; p < N * I; p++) {
+    t[p] = p % 13 == 4 ? -100 : (p * 3) % C;
+    wsum += t[p] < 0 ? 0 : w[t[p]];
+  }
+  nnrt_tensor *X = mk(NNRT_F32, ndim, xs, x), *T = mk(NNRT_I64, ndim - 1, I > 1 ? ts : xs, t), *W = mk(NNRT_F32, 1, D(C), w);
+  nnrt_tensor *Y = mk(NNRT_F32, ndim - 1, I > 1 ? ts : xs, NULL), *G = mk(NNRT_F32, 0, NULL, V(1));
+  nnrt_tensor *GX = mk(NNRT_F32, ndim, xs, NULL);
+  nnrt_tensor_fill(GX, 42);
+  nnrt_nll_loss_params p;
+  nnrt_params_init(NNRT_OP_nll_loss, &p);
+  p.reduction = 0;
+  cr_assert_eq(nnrt_nll_loss(X, T, W, Y, &p), NNRT_OK, "%s", nnrt_last_error());
+  nnrt_nll_loss_backward_params pb;
+  nnrt_params_init(NNRT_OP_nll_loss_backward, &pb);
+  cr_assert_eq(nnrt_nll_loss_backward(G, X, T, W, GX, &pb), NNRT_OK, "%s", nnrt_last_error());
+  const float *xf = nnrt_tensor_data(X), *y = nnrt_tensor_data(Y), *gx = nnrt_tensor_data(GX);
+  int64_t bad = 0;
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t i = 0; i < I; i++) {
+      int64_t pos = n * I + i, tt = t[pos];
+      bool ok = y[pos] == (float)(tt < 0 ? 0 : -w[tt] * xf[(n * C + tt) * I + i]);
+      for (int64_t c = 0; c < C; c++)
+        ok = ok && gx[(n * C + c) * I + i] == (float)(c == tt ? -w[tt] / wsum : 0);
+      if (!ok && bad++ == 0) cr_expect_fail("(%lld x %lld x %lld) position %lld wrong", (long long)N, (long long)C,
+                                            (long long)I, (long long)pos);
+    }
+  cr_expect_eq(bad, 0, "%lld positions off", (long long)bad);
+  nnrt_tensor *all[] = {X, T, W, Y, G, GX};
+  free_all(all, 6);
+  free(x), free(t);
+}
+
+Test(losses, nll_loss_large) {
+  nll_large_case(3, 7, 20001);
+  nll_large_case(70001, 7, 1);
+}
+
 Test(losses, unchecked_pm1_targets_follow_pytorch) {
   /* hinge: t = 3 is neither 1 nor -1, so both terms apply: max(0, 1 - x) + x */
   nnrt_tensor *x = mk(NNRT_F64, 1, D(2), V(0.25, 2.0)), *t = mk(NNRT_F64, 1, D(2), V(3, 3));
