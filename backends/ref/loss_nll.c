@@ -37,6 +37,7 @@ static nll_dims nll_dims_of(const nnrt_call *call, const nnrt_tensor *x, const n
 #define NLL_BLOCK 1024
 
 static int64_t nll_tasks(nll_dims d) {
+  if (d.P == 0) return 0; /* an empty spatial dim makes inner 0 too */
   if (d.inner == 1) return (d.P + NLL_BLOCK - 1) / NLL_BLOCK;
   return d.P / d.inner * ((d.inner + NLL_BLOCK - 1) / NLL_BLOCK);
 }
