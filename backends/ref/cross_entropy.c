@@ -107,92 +107,78 @@ REF_CLONES static void row_bwd_f32(const float *x, float *gx, int64_t C, int64_t
   }
 }
 
-/* ---- short rows ----
- * With C <= CE_SHORT classes a row fits in a vector or two, and
- * row_lse_f32's two passes, horizontal sums and scalar log cost more than
- * the row's arithmetic: short_lse_f32 reduces 16 rows at a time instead,
- * one row per vector lane, the logs by libmvec's double log; a row with
- * an inf or NaN is redone by row_lse_f32.  The fwd and bwd loops then
- * read each row's max and log-sum from ce_dims.smx / sls.  (104858, 10):
- * forward 3.5 -> 1.0 ms, backward 5.2 -> 2.0 (PyTorch 3.3 and 3.1). */
-#define CE_SHORT 32
-
-REF_CLONES static void short_lse_f32(const float *x, int64_t C, int64_t r0, int64_t r1, float *mxo, double *lso) {
-  for (int64_t b = r0; b < r1; b += 16) {
-    int nr = r1 - b < 16 ? (int)(r1 - b) : 16;
-    const float *xb = x + b * C;
-    float m[16], s[16], all[16];
-    double l[16];
-    for (int r = 0; r < 16; r++) m[r] = -INFINITY, s[r] = 0, all[r] = 0;
-    for (int64_t c = 0; c < C; c++) {
-#pragma omp simd
-      for (int r = 0; r < nr; r++) {
-        float v = xb[r * C + c];
-        m[r] = v > m[r] ? v : m[r];
-        all[r] += v;
-      }
-    }
-    for (int64_t c = 0; c < C; c++) {
-#pragma omp simd
-      for (int r = 0; r < nr; r++) s[r] += ref_expf_nonpos(xb[r * C + c] - m[r]);
-    }
-#pragma omp simd
-    for (int r = 0; r < nr; r++) l[r] = log((double)s[r]);
-    for (int r = 0; r < nr; r++) {
-      double mx = m[r];
-      lso[b + r] = all[r] - all[r] == 0 ? l[r] : row_lse_f32(xb + r * C, C, NULL, NULL, &mx);
-      mxo[b + r] = (float)mx;
-    }
+/* log(sum exp(x - *mx)) of the row at x, its classes `stride` apart, in
+ * float64: the general path, and the rows the lane kernels below leave. */
+#define STRIDED_LSE_FN(T, SFX)                                                   \
+  static double strided_lse_##SFX(const T *x, int64_t C, int64_t stride, double *mx) { \
+    double m = -INFINITY, s = 0;                                                 \
+    for (int64_t c = 0; c < C; c++) m = fmax(m, x[c * stride]);                  \
+    if (m == -INFINITY) m = 0; /* all -inf: 0/0; +inf: NaN, as torch */          \
+    for (int64_t c = 0; c < C; c++) s += exp(x[c * stride] - m);                 \
+    *mx = m;                                                                     \
+    return log(s);                                                               \
   }
-}
+STRIDED_LSE_FN(float, f32)
+STRIDED_LSE_FN(double, f64)
 
-/* ---- classes along a non-last dim ((N, C, d1..dk), inner > 1) ----
- * A position's C values lie inner apart, so a row at a time reads them
- * strided; but CE_LANES neighbouring positions are contiguous for every
- * class, and go through the vector lanes together: max, sum of exps and
- * libmvec's double log for the statistics (rows with an inf or NaN redone
- * in float64 as before), then the gradient of every class.
- * (16, 21, 128, 128): forward 18.5 -> 1.5 ms, backward 35.7 -> 3.0 (PyTorch
- * 5.4 and 13.2). */
+/* ---- many rows at once ----
+ * Two float32 layouts reduce nb <= CE_LANES rows at a time, one row per
+ * vector lane (max, sum of exps, libmvec's double log); a row with an inf
+ * or NaN (a plain sum) is redone by the one-row path it would have taken.
+ * The fwd and bwd loops then read each row's max and log-sum from
+ * ce_dims.smx / sls.
+ *  - short rows (inner == 1, C <= CE_SHORT): a row fits in a vector or
+ *    two, and row_lse_f32's two passes, horizontal sums and scalar log
+ *    cost more than its arithmetic; 16 rows a block.  (104858, 10):
+ *    forward 3.5 -> 0.66 ms, backward 5.2 -> 1.2 (PyTorch 3.3 and 3.1).
+ *  - classes along a non-last dim ((N, C, d1..dk), inner > 1): a row
+ *    reads its classes inner apart, but CE_LANES neighbouring positions
+ *    are contiguous for every class; the gradient goes the same way
+ *    (lanes_bwd_f32).  (16, 21, 128, 128): forward 18.5 -> 1.5 ms,
+ *    backward 35.7 -> 3.0 (PyTorch 5.4 and 13.2). */
+#define CE_SHORT 32
 #define CE_LANES 64
 
-/* log(sum exp(x - *mx)) of the position at x, its classes inner apart, in
- * float64 (the rows lanes_lse_f32 cannot take). */
-static double strided_lse_f32(const float *x, int64_t C, int64_t inner, double *mx) {
-  double m = -INFINITY, s = 0;
-  for (int64_t c = 0; c < C; c++) m = fmax(m, x[c * inner]);
-  if (m == -INFINITY) m = 0; /* all -inf: 0/0; +inf: NaN, as torch */
-  for (int64_t c = 0; c < C; c++) s += exp(x[c * inner] - m);
-  *mx = m;
-  return log(s);
-}
-
-/* Statistics of positions [i0, i0 + nb) of one (C, inner) slab at x. */
-REF_CLONES static void lanes_lse_f32(const float *x, int64_t C, int64_t inner, int64_t i0, int nb, float *mxo,
-                                     double *lso) {
+/* Row k's class c at x[k * rs + c * cs]; inlined into each caller with
+ * its strides, one of them the constant 1. */
+static inline __attribute__((always_inline)) void lanes_lse_(const float *x, int64_t C, int64_t rs, int64_t cs,
+                                                             int nb, float *mxo, double *lso) {
   float m[CE_LANES], s[CE_LANES], all[CE_LANES];
   double l[CE_LANES];
   for (int k = 0; k < CE_LANES; k++) m[k] = -INFINITY, s[k] = 0, all[k] = 0;
   for (int64_t c = 0; c < C; c++) {
-    const float *xc = x + c * inner + i0;
 #pragma omp simd
     for (int k = 0; k < nb; k++) {
-      m[k] = xc[k] > m[k] ? xc[k] : m[k];
-      all[k] += xc[k];
+      float v = x[k * rs + c * cs];
+      m[k] = v > m[k] ? v : m[k];
+      all[k] += v;
     }
   }
   for (int64_t c = 0; c < C; c++) {
-    const float *xc = x + c * inner + i0;
 #pragma omp simd
-    for (int k = 0; k < nb; k++) s[k] += ref_expf_nonpos(xc[k] - m[k]);
+    for (int k = 0; k < nb; k++) s[k] += ref_expf_nonpos(x[k * rs + c * cs] - m[k]);
   }
 #pragma omp simd
   for (int k = 0; k < nb; k++) l[k] = log((double)s[k]);
   for (int k = 0; k < nb; k++) {
     double mx = m[k];
-    lso[k] = all[k] - all[k] == 0 ? l[k] : strided_lse_f32(x + i0 + k, C, inner, &mx);
+    if (!(all[k] - all[k] == 0))
+      l[k] = cs == 1 ? row_lse_f32(x + k * rs, C, NULL, NULL, &mx) : strided_lse_f32(x + k * rs, C, cs, &mx);
+    lso[k] = l[k];
     mxo[k] = (float)mx;
   }
+}
+
+/* rows [r0, r1) of C contiguous floats, 16 a block */
+REF_CLONES static void short_lse_f32(const float *x, int64_t C, int64_t r0, int64_t r1, float *mxo, double *lso) {
+  for (int64_t b = r0; b < r1; b += 16)
+    lanes_lse_(x + b * C, C, C, 1, r1 - b < 16 ? (int)(r1 - b) : 16, mxo + b, lso + b);
+}
+
+/* positions [i0, i0 + nb) of one (C, inner) slab at x */
+REF_CLONES static void lanes_lse_f32(const float *x, int64_t C, int64_t inner, int64_t i0, int nb, float *mxo,
+                                     double *lso) {
+  lanes_lse_(x + i0, C, 1, inner, nb, mxo, lso);
 }
 
 /* The gradient of positions [0, nb) of a block (x, gx at its first
@@ -288,12 +274,7 @@ static nnrt_status ce_stats(ce_dims *d, const nnrt_tensor *x, void **mem) {
     if (sizeof(T) == sizeof(float) && inner == 1)                                \
       return row_lse_f32((const float *)(const void *)x, C, (const float *)(const void *)nx, (float *)(void *)ngx, \
                          mx);                                                    \
-    double m = -INFINITY, s = 0;                                                 \
-    for (int64_t c = 0; c < C; c++) m = fmax(m, x[c * inner]);                   \
-    if (m == -INFINITY) m = 0; /* all -inf: 0/0; +inf: NaN, as torch */          \
-    for (int64_t c = 0; c < C; c++) s += exp(x[c * inner] - m);                  \
-    *mx = m;                                                                     \
-    return log(s);                                                               \
+    return strided_lse_##SFX(x, C, inner, mx);                                   \
   }
 LSE_FN(float, f32)
 LSE_FN(double, f64)
