@@ -37,6 +37,12 @@ static nnrt_tensor *mk(nnrt_dtype dt, int ndim, const int64_t *dims, const void 
   return t;
 }
 
+/* xorshift64: the next value of *s in [0, 1) */
+static double uniform(uint64_t *s) {
+  *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
+  return (double)(*s >> 11) * 0x1p-53;
+}
+
 #define D(...) ((const int64_t[]){__VA_ARGS__})
 #define V(...) ((const double[]){__VA_ARGS__})
 #define I(...) ((const int64_t[]){__VA_ARGS__})
@@ -236,8 +242,7 @@ Test(losses, weighted_bce_with_logits_large) {
   cr_assert(x && t && w);
   uint64_t s = 0x2545f4914f6cdd1du;
   for (int64_t i = 0; i < N * C; i++) {
-    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-    double u = (double)(s >> 11) * 0x1p-53;
+    double u = uniform(&s);
     x[i] = 16 * u - 8, t[i] = u * u, w[i] = 0.5 + (double)(i % 5) / 4;
   }
   nnrt_tensor *X = mk(NNRT_F32, 2, D(N, C), x), *T = mk(NNRT_F32, 2, D(N, C), t), *W = mk(NNRT_F32, 2, D(N, C), w);
@@ -287,8 +292,7 @@ Test(losses, cross_entropy_short_rows_large) {
   cr_assert(x && t);
   uint64_t s = 0x9e3779b97f4a7c15u;
   for (int64_t i = 0; i < N * C; i++) {
-    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-    x[i] = (double)(s >> 11) * 0x1p-53 * 24 - 12;
+    x[i] = uniform(&s) * 24 - 12;
   }
   for (int64_t n = 0; n < N; n++) t[n] = n % 17 == 3 ? -100 : (n * 7) % C;
   nnrt_tensor *X = mk(NNRT_F32, 2, D(N, C), x), *T = mk(NNRT_I64, 1, D(N), t), *Y = mk(NNRT_F32, 1, D(N), NULL);
@@ -336,8 +340,7 @@ Test(losses, cross_entropy_classes_along_dim1_large) {
   cr_assert(x && t);
   uint64_t s = 0x2545f4914f6cdd1du;
   for (int64_t i = 0; i < N * C * I; i++) {
-    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-    x[i] = (double)(s >> 11) * 0x1p-53 * 16 - 8;
+    x[i] = uniform(&s) * 16 - 8;
   }
   for (int64_t p = 0; p < N * I; p++) t[p] = p % 11 == 5 ? -100 : (p * 5) % C;
   nnrt_tensor *X = mk(NNRT_F32, 3, D(N, C, I), x), *T = mk(NNRT_I64, 2, D(N, I), t), *W = mk(NNRT_F32, 1, D(C), w);
@@ -484,10 +487,8 @@ Test(losses, mean_of_1e7_float32_elements) {
   float *xv = nnrt_tensor_data(x), *tv = nnrt_tensor_data(t);
   uint64_t s = 0x2545f4914f6cdd1dull;
   for (int64_t i = 0; i < n; i++) { /* xorshift: values in [0, 4), a sum far past float's 2^24 */
-    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-    xv[i] = (float)((s >> 11) * 0x1p-53 * 4.0);
-    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-    tv[i] = (float)((s >> 11) * 0x1p-53);
+    xv[i] = (float)(uniform(&s) * 4.0);
+    tv[i] = (float)uniform(&s);
   }
   /* the float64 answer from the same float32 data */
   double mse = 0, l1 = 0;
